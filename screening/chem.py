@@ -1,0 +1,58 @@
+"""Parsing and formatting of chemical formulas (pymatgen Composition underneath)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from pymatgen.core import Composition, Element
+
+from screening.errors import InputError
+
+# Elements the formula parser accepts: real elements only (pymatgen also knows dummy species).
+_ELEMENT_SYMBOLS = frozenset(el.symbol for el in Element)
+_SYMBOL_RE = re.compile(r"[A-Z][a-z]*")
+
+
+def parse_formula(text: str) -> Composition:
+    """Parse a user formula such as 'LiNi0.8Co0.1Mn0.1O2' or 'Li1.3Al0.3Ti1.7(PO4)3'.
+
+    Raises InputError with a one-line reason for anything that is not a real composition.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("empty formula")
+    stripped = text.strip()
+    if len(stripped) > 200:
+        raise InputError(f"formula too long ({len(stripped)} characters): {stripped[:40]}...")
+    if not stripped.isascii():
+        raise InputError(f"cannot parse formula {stripped!r}: only ASCII element symbols and numbers")
+    unknown = [s for s in _SYMBOL_RE.findall(stripped) if s not in _ELEMENT_SYMBOLS]
+    if unknown:
+        raise InputError(f"unknown element {unknown[0]!r} in formula {stripped!r}")
+    try:
+        comp = Composition(stripped)
+    except Exception as exc:  # pymatgen raises ValueError/KeyError/others on bad strings
+        raise InputError(f"cannot parse formula {stripped!r}") from exc
+    amounts = list(comp.values())
+    if not amounts or comp.num_atoms <= 0:
+        raise InputError(f"formula {stripped!r} has no atoms")
+    if any((not math.isfinite(a)) or a < 0 for a in amounts):
+        raise InputError(f"formula {stripped!r} has a negative or non-finite amount")
+    comp = Composition({el: amt for el, amt in comp.items() if amt > 0})
+    if len(comp) == 0:
+        raise InputError(f"formula {stripped!r} has no atoms")
+    for el in comp.elements:
+        if not isinstance(el, Element):
+            raise InputError(f"unknown element {str(el)!r} in formula {stripped!r}")
+    return comp
+
+
+def reduced_formula(comp: Composition) -> str:
+    """Reduced formula with integer subscripts where possible, e.g. 'LiCoO2', 'Li9.54Si1.74...'."""
+    return comp.reduced_formula
+
+
+def fractions(comp: Composition, elements: tuple[str, ...]) -> list[float]:
+    """Atom fractions of comp over the given element symbols (which must cover comp)."""
+    total = comp.num_atoms
+    return [comp[el] / total for el in elements]

@@ -1,0 +1,1 @@
+"""Data sources: the embedded snapshot, users' entry files, the on-disk cache."""

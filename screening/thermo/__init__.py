@@ -1,0 +1,1 @@
+"""Thermodynamics: pure functions on entries (hull energies, stability, windows, reactions)."""
