@@ -1,0 +1,247 @@
+"""Exact lower-convex-hull energies by linear programming, closed or open to one element.
+
+pymatgen's PhaseDiagram builds the whole hull with qhull, whose cost grows combinatorially with the
+number of elements (a 10-element system takes tens of minutes and GBs). We only ever need the hull
+at given compositions and along lines, which is the linear program
+
+    minimise  sum_i x_i e_i   subject to  sum_i x_i a_i = c,  x >= 0
+
+(a_i: atom fractions of entry i, e_i: eV/atom, x_i: atom fraction of the mixture held by entry i).
+Its optimum is the hull energy at c, its optimal basis the decomposition, and its duals a supporting
+hyperplane. One HiGHS model per chemical system is reused for every query (only the right-hand side
+changes; the previous basis warm-starts the next solve).
+
+Open to an element (grand potential at chemical potential mu, eV): the open element's row is dropped,
+the pure open-element entries are removed, and entry i costs (e_i - mu a_i,open) / (1 - a_i,open) per
+atom of the other elements, exactly as pymatgen's GrandPotentialPhaseDiagram normalises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+from pymatgen.core import Composition
+
+from screening.data.table import ChemSys
+from screening.errors import InputError
+
+AMOUNT_TOL = 1e-9  # atom fractions below this are dropped from a decomposition
+
+
+def _silence_highs_banner() -> None:
+    """HiGHS prints a banner from C++ to fd 1 on its first instance; that would corrupt --json output."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+_silence_highs_banner()
+
+
+@dataclass(frozen=True)
+class HullPoint:
+    """The hull at one composition.
+
+    energy: eV/atom (closed) or eV per atom of the non-open elements (open).
+    phases: rows of the chemical system; amounts: their atom fractions (sum to 1, in the solver's
+    normalisation). dual: a supporting hyperplane, hull(c') >= dual . c' for every composition c'.
+    """
+
+    composition: np.ndarray
+    energy: float
+    phases: tuple[int, ...]
+    amounts: tuple[float, ...]
+    dual: np.ndarray
+
+
+class HullSolver:
+    """Hull energies of one chemical system, closed or open to `open_element` at `chempot` eV."""
+
+    def __init__(self, chemsys: ChemSys, open_element: str | None = None, chempot: float = 0.0,
+                 excluded_rows=()):
+        self.chemsys = chemsys
+        self.open_element = open_element
+        self.chempot = float(chempot)
+        keep = np.ones(chemsys.size, dtype=bool)
+        keep[list(excluded_rows)] = False
+        frac = chemsys.fractions
+        energies = chemsys.energies
+        if open_element is None:
+            self.elements = chemsys.elements
+            coords = frac
+            costs = energies.copy()
+        else:
+            if open_element not in chemsys.elements:
+                raise InputError(f"open element {open_element} is not in the system "
+                                 f"{'-'.join(chemsys.elements)}")
+            j_open = chemsys.elements.index(open_element)
+            other = [j for j in range(len(chemsys.elements)) if j != j_open]
+            self.elements = tuple(chemsys.elements[j] for j in other)
+            share = 1.0 - frac[:, j_open]
+            keep &= share > 1e-12  # the reservoir element itself is not a phase of the grand hull
+            safe = np.where(share > 1e-12, share, 1.0)
+            coords = frac[:, other] / safe[:, None]
+            costs = (energies - self.chempot * frac[:, j_open]) / safe
+        self.rows = np.flatnonzero(keep)
+        self.coords = coords[self.rows]
+        self.costs = costs[self.rows]
+        if len(self.rows) == 0:
+            raise InputError("no phases left to build a hull from")
+        self._highs = self._build_model()
+
+    def _build_model(self) -> highspy.Highs:
+        n, k = self.coords.shape
+        highs = highspy.Highs()
+        highs.setOptionValue("output_flag", False)
+        highs.setOptionValue("threads", 1)
+        highs.setOptionValue("primal_feasibility_tolerance", 1e-10)
+        highs.setOptionValue("dual_feasibility_tolerance", 1e-10)
+        lp = highspy.HighsLp()
+        lp.num_col_ = n
+        lp.num_row_ = k
+        lp.col_cost_ = self.costs
+        lp.col_lower_ = np.zeros(n)
+        lp.col_upper_ = np.full(n, highspy.kHighsInf)
+        lp.row_lower_ = np.zeros(k)
+        lp.row_upper_ = np.zeros(k)
+        csc = self.coords.T  # rows = elements, columns = entries
+        nonzero = self.coords > 0
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum(nonzero.sum(axis=1))]).astype(np.int32)
+        cols, rows = np.nonzero(nonzero)
+        lp.a_matrix_.index_ = rows.astype(np.int32)
+        lp.a_matrix_.value_ = csc[rows, cols]
+        highs.passModel(lp)
+        self._row_index = np.arange(k, dtype=np.int32)
+        return highs
+
+    def vector(self, comp: Composition) -> np.ndarray:
+        """Composition as fractions over this solver's elements (the open element dropped)."""
+        outside = [str(el) for el in comp.elements if str(el) not in self.chemsys.elements]
+        if outside:
+            raise InputError(f"{comp.reduced_formula}: element {outside[0]} is not in the system "
+                             f"{'-'.join(self.chemsys.elements)}")
+        amounts = np.array([comp[el] for el in self.elements], dtype=float)
+        total = amounts.sum()
+        if total <= 0:
+            raise InputError(f"{comp.reduced_formula} has nothing but the open element {self.open_element}")
+        return amounts / total
+
+    def solve(self, composition: np.ndarray) -> HullPoint:
+        """Hull energy, decomposition and supporting hyperplane at a composition vector."""
+        c = np.asarray(composition, dtype=float)
+        self._highs.changeRowsBounds(len(c), self._row_index, c, c)
+        self._highs.run()
+        status = self._highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise InputError(f"no hull solution at this composition ({self._highs.modelStatusToString(status)})")
+        solution = self._highs.getSolution()
+        x = np.asarray(solution.col_value)
+        dual = np.asarray(solution.row_dual)
+        basis = np.flatnonzero(x > AMOUNT_TOL)
+        amounts = self._refine(basis, c, x[basis])
+        energy = float(self.costs[basis] @ amounts)
+        return HullPoint(c, energy, tuple(int(r) for r in self.rows[basis]),
+                         tuple(float(a) for a in amounts), dual)
+
+    def _refine(self, basis: np.ndarray, c: np.ndarray, approx: np.ndarray) -> np.ndarray:
+        """Amounts of the optimal phases solved exactly from the balance (removes LP tolerance noise)."""
+        matrix = self.coords[basis].T
+        exact, *_ = np.linalg.lstsq(matrix, c, rcond=None)
+        if np.all(exact > -1e-12) and np.allclose(matrix @ exact, c, atol=1e-12, rtol=0):
+            return np.clip(exact, 0.0, None)
+        return approx
+
+    def energy(self, composition: np.ndarray) -> float:
+        return self.solve(composition).energy
+
+    def energy_of_composition(self, comp: Composition) -> float:
+        return self.solve(self.vector(comp)).energy
+
+    def without(self, rows) -> "HullSolver":
+        """The same hull with some entries (rows of the chemical system) removed."""
+        excluded = set(int(r) for r in rows) | set(
+            int(r) for r in np.setdiff1d(np.arange(self.chemsys.size), self.rows))
+        return HullSolver(self.chemsys, self.open_element, self.chempot, sorted(excluded))
+
+    def phase_names(self, point: HullPoint) -> list[str]:
+        return [self.chemsys.names[r] for r in point.phases]
+
+
+@dataclass(frozen=True)
+class LineKink:
+    """A vertex of the hull restricted to a line: at parameter t (0..1), with its hull point."""
+
+    t: float
+    point: HullPoint
+
+
+def line_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray,
+                  tol: float = 1e-10) -> list[LineKink]:
+    """All vertices of the hull along the segment start -> end (parameter t from 0 to 1), endpoints included.
+
+    Exact sandwich method: the supporting lines at the two ends of an interval (from the LP duals)
+    meet at t_m; if the hull touches their meeting point the interval holds exactly one vertex there,
+    otherwise the interval is split at t_m. Each vertex costs about two LP solves.
+    """
+    direction = end - start
+
+    def probe(t: float) -> HullPoint:
+        return solver.solve(start + t * direction)
+
+    def slope(point: HullPoint) -> float:
+        return float(point.dual @ direction)
+
+    p0, p1 = probe(0.0), probe(1.0)
+    found: dict[float, HullPoint] = {0.0: p0, 1.0: p1}
+    stack = [(0.0, p0, 1.0, p1)]
+    while stack:
+        ta, pa, tb, pb = stack.pop()
+        sa, sb = slope(pa), slope(pb)
+        if tb - ta <= 1e-12:
+            continue
+        chord = (pb.energy - pa.energy) / (tb - ta)
+        # The hull is linear on [ta, tb] when both supporting lines agree with the chord.
+        if sb - sa <= tol or (abs(chord - sa) <= tol and abs(chord - sb) <= tol):
+            continue
+        tm = (pb.energy - pa.energy - sb * tb + sa * ta) / (sa - sb)
+        if not (ta < tm < tb):
+            tm = min(max(tm, ta), tb)
+            if tm - ta <= 1e-12 or tb - tm <= 1e-12:
+                continue
+        pm = probe(tm)
+        support = pa.energy + sa * (tm - ta)
+        if pm.energy - support <= tol * max(1.0, abs(pm.energy)):
+            if tm - ta > 1e-9 and tb - tm > 1e-9:
+                found[tm] = pm
+            continue
+        stack.append((ta, pa, tm, pm))
+        stack.append((tm, pm, tb, pb))
+    kinks = [LineKink(t, found[t]) for t in sorted(found)]
+    return _drop_collinear(kinks)
+
+
+def _drop_collinear(kinks: list[LineKink], tol: float = 1e-9) -> list[LineKink]:
+    """Remove interior points where the hull does not actually bend (numerical duplicates)."""
+    if len(kinks) <= 2:
+        return kinks
+    kept = [kinks[0]]
+    for k in range(1, len(kinks) - 1):
+        prev, cur, nxt = kept[-1], kinks[k], kinks[k + 1]
+        s1 = (cur.point.energy - prev.point.energy) / (cur.t - prev.t)
+        s2 = (nxt.point.energy - cur.point.energy) / (nxt.t - cur.t)
+        if s2 - s1 > tol and cur.t - prev.t > 1e-9:
+            kept.append(cur)
+    kept.append(kinks[-1])
+    return kept

@@ -1,0 +1,149 @@
+"""Interfacial reaction energy between two compositions (Richards et al. 2016; pymatgen InterfacialReactivity).
+
+The mixture x A + (1 - x) B (x: atom fraction of A) reacts to the hull at its composition. The reaction
+energy E(x) = hull(x) - x e_A - (1 - x) e_B is piecewise linear in x; its vertices (kinks) are found
+exactly along the line. Closed: eV per atom of mixture. Open to Li at potential V (mu_Li = -V):
+grand potential per atom of the non-Li elements, with x still reported as the atom fraction of A in
+the original (Li-containing) mixture, as pymatgen's GrandPotentialInterfacialReactivity does.
+
+Reactant energies: the hull energy at each composition by default (pymatgen use_hull_energy=True), or
+the lowest own entry (falling back to the hull when the data lacks the composition). Open to Li, each
+reactant's own reaction with the Li reservoir counts by default (pymatgen include_no_mixing_energy=True),
+so E(0) and E(1) can be negative; `include_no_mixing_energy=False` measures only the mutual reaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pymatgen.core import Composition
+
+from screening.data.table import ChemSys
+from screening.errors import InputError
+from screening.thermo.hull import HullSolver, line_vertices
+from screening.thermo.reaction_text import format_reaction, normalise
+
+
+@dataclass(frozen=True)
+class Kink:
+    """A vertex of E(x): mixing ratio x (atom fraction of A), energy (eV/atom), the balanced reaction."""
+
+    mixing_ratio: float
+    reaction_energy: float
+    reaction: str
+    products: dict[str, float]  # formula units, in the normalisation of `reaction`
+
+    def as_dict(self) -> dict:
+        return {"mixing_ratio": self.mixing_ratio, "reaction_energy": self.reaction_energy,
+                "reaction": self.reaction, "products": self.products}
+
+
+@dataclass(frozen=True)
+class InterfaceReaction:
+    """All kinks of the reaction energy between A and B and the most negative one."""
+
+    reactants: tuple[str, str]
+    potential: float | None  # V vs Li/Li+, None for a closed system
+    energy_unit: str
+    kinks: list[Kink]
+
+    @property
+    def most_negative(self) -> Kink:
+        return min(self.kinks, key=lambda k: (k.reaction_energy, k.mixing_ratio))
+
+    def as_dict(self) -> dict:
+        best = self.most_negative
+        return {"reactants": list(self.reactants), "potential": self.potential,
+                "energy_unit": self.energy_unit,
+                "min_reaction_energy": best.reaction_energy, "mixing_ratio": best.mixing_ratio,
+                "reaction": best.reaction, "products": best.products,
+                "kinks": [k.as_dict() for k in self.kinks]}
+
+
+def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Composition,
+                       potential: float | None = None, use_hull_energy: bool = True,
+                       include_no_mixing_energy: bool = True, open_element: str = "Li",
+                       closed_solver: HullSolver | None = None) -> InterfaceReaction:
+    """Reaction energy profile of A | B, closed or open to `open_element` at `potential` V."""
+    name_a, name_b = comp_a.reduced_formula, comp_b.reduced_formula
+    if comp_a.reduced_composition == comp_b.reduced_composition:
+        raise InputError(f"the two reactants are the same composition ({name_a})")
+    closed = closed_solver or HullSolver(chemsys)
+
+    def own_energy(comp: Composition) -> float:
+        """Closed-system energy of a reactant, eV/atom."""
+        if not use_hull_energy:
+            energy = chemsys.energy_of(comp)
+            if energy is not None:
+                return energy
+        return closed.energy_of_composition(comp)
+
+    if potential is None:
+        solver = closed
+        energy_a, energy_b = own_energy(comp_a), own_energy(comp_b)
+        share_a = share_b = 1.0
+        unit = "eV/atom"
+    else:
+        if not np.isfinite(potential):
+            raise InputError(f"potential must be a finite number, got {potential}")
+        for comp in (comp_a, comp_b):
+            if set(str(e) for e in comp.elements) == {open_element}:
+                raise InputError(f"{open_element} metal cannot be a reactant of a system open to {open_element}")
+        mu = -float(potential)
+        solver = HullSolver(chemsys, open_element, mu)
+        share_a = 1.0 - comp_a.get_atomic_fraction(open_element)
+        share_b = 1.0 - comp_b.get_atomic_fraction(open_element)
+
+        def grand(comp: Composition, share: float) -> float:
+            if include_no_mixing_energy:
+                return (own_energy(comp) - mu * comp.get_atomic_fraction(open_element)) / share
+            return solver.energy(solver.vector(comp))
+
+        energy_a, energy_b = grand(comp_a, share_a), grand(comp_b, share_b)
+        unit = f"eV/atom of non-{open_element} elements"
+    vec_a, vec_b = solver.vector(comp_a), solver.vector(comp_b)
+    if np.allclose(vec_a, vec_b, atol=1e-12):
+        raise InputError(f"{name_a} and {name_b} are the same once {open_element} is open")
+    kinks = []
+    for vertex in line_vertices(solver, vec_b, vec_a):
+        t = vertex.t
+        energy = vertex.point.energy - t * energy_a - (1.0 - t) * energy_b
+        # x in the solver's normalisation -> atom fraction of A in the original mixture
+        x = (t / share_a) / (t / share_a + (1.0 - t) / share_b)
+        reaction, products = _reaction(chemsys, solver, vertex.point, t, comp_a, comp_b,
+                                       share_a, share_b, open_element if potential is not None else None)
+        kinks.append(Kink(float(x), float(energy) + 0.0, reaction, products))
+    return InterfaceReaction((name_a, name_b), None if potential is None else float(potential),
+                             unit, kinks)
+
+
+def _reaction(chemsys, solver, point, t, comp_a, comp_b, share_a, share_b, open_element):
+    """Balanced reaction at one kink, with formula-unit coefficients (first reactant normalised to 1)."""
+    def fu_atoms(comp: Composition, share: float) -> float:
+        return comp.reduced_composition.num_atoms * share  # solver-normalised atoms per formula unit
+
+    reactants = [(comp_a.reduced_formula, t / fu_atoms(comp_a, share_a)),
+                 (comp_b.reduced_formula, (1.0 - t) / fu_atoms(comp_b, share_b))]
+    products = []
+    ion_balance = 0.0
+    for row, amount in zip(point.phases, point.amounts):
+        frac = chemsys.fractions[row]
+        natoms = chemsys.atoms_per_formula[row]
+        if open_element is not None:
+            share = 1.0 - frac[chemsys.elements.index(open_element)]
+            coeff = amount / (natoms * share)
+            ion_balance += coeff * natoms * frac[chemsys.elements.index(open_element)]
+        else:
+            coeff = amount / natoms
+        products.append((chemsys.names[row], coeff))
+    if open_element is not None:
+        for comp, coeff in ((comp_a, reactants[0][1]), (comp_b, reactants[1][1])):
+            ion_balance -= coeff * comp.reduced_composition[open_element]
+        if ion_balance > 1e-9:
+            reactants.append((open_element, ion_balance))
+        elif ion_balance < -1e-9:
+            products.append((open_element, -ion_balance))
+    products.sort(key=lambda p: p[0])
+    reactants, products = normalise(reactants, products)
+    return format_reaction(reactants, products), {n: float(c) for n, c in products}

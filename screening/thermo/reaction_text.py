@@ -1,0 +1,29 @@
+"""Balanced reactions written out with formula-unit coefficients."""
+
+from __future__ import annotations
+
+
+def format_coefficient(value: float) -> str:
+    """'1' is omitted; otherwise up to 4 decimals with trailing zeros stripped."""
+    if abs(value - 1.0) < 5e-5:
+        return ""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return text + " "
+
+
+def format_side(terms: list[tuple[str, float]]) -> str:
+    return " + ".join(f"{format_coefficient(c)}{name}" for name, c in terms if c > 1e-9)
+
+
+def format_reaction(reactants: list[tuple[str, float]], products: list[tuple[str, float]]) -> str:
+    """'a A + b B -> c C + d D' with coefficients in formula units."""
+    left = format_side(reactants) or "nothing"
+    right = format_side(products) or "nothing"
+    return f"{left} -> {right}"
+
+
+def normalise(reactants: list[tuple[str, float]], products: list[tuple[str, float]]):
+    """Scale so the first reactant with a non-zero coefficient has coefficient 1."""
+    scale = next((c for _, c in reactants if c > 1e-12), 1.0)
+    return ([(n, c / scale) for n, c in reactants if c > 1e-12],
+            [(n, c / scale) for n, c in products if c > 1e-12])

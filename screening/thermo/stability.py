@@ -1,0 +1,124 @@
+"""Phase stability of one composition: energy above hull, decomposition energy and products.
+
+Conventions follow pymatgen: the decomposition energy of a stable compound is its distance (negative)
+to the hull built without every entry of its composition (get_decomp_and_phase_separation_energy);
+for an unstable one it is the energy above hull. Energies in eV/atom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymatgen.core import Composition
+
+from screening.data.table import ChemSys
+from screening.thermo.hull import HullSolver
+
+STABLE_TOL = 1e-8  # eV/atom: at or below this above the hull counts as on the hull
+
+
+@dataclass(frozen=True)
+class Stability:
+    """Stability of one composition. Energies eV/atom; decomposition as atom fractions."""
+
+    formula: str
+    in_data: bool
+    energy: float | None  # lowest entry energy at this composition (formation energy, eV/atom)
+    hull_energy: float
+    e_above_hull: float | None  # None when the data has no entry at this composition
+    decomposition_energy: float | None  # None for elements and for compositions not in the data
+    decomposition: dict[str, float]  # phases of the hull at this composition (atom fractions)
+    competing_phases: dict[str, float]  # for a stable compound: the hull without it
+
+    @property
+    def is_stable(self) -> bool:
+        return self.e_above_hull is not None and self.e_above_hull <= STABLE_TOL
+
+    def as_dict(self) -> dict:
+        return {"formula": self.formula, "in_data": self.in_data, "energy": self.energy,
+                "hull_energy": self.hull_energy, "e_above_hull": self.e_above_hull,
+                "decomposition_energy": self.decomposition_energy,
+                "decomposition": self.decomposition, "competing_phases": self.competing_phases}
+
+
+def decomposition_dict(solver: HullSolver, point) -> dict[str, float]:
+    """{reduced formula: atom fraction} of a hull point, largest first, ties by name."""
+    pairs = sorted(zip(solver.phase_names(point), point.amounts), key=lambda p: (-p[1], p[0]))
+    return {name: float(amount) for name, amount in pairs}
+
+
+def stability(chemsys: ChemSys, comp: Composition, solver: HullSolver | None = None,
+              energy: float | None = None) -> Stability:
+    """Stability of `comp` against the entries of `chemsys`.
+
+    energy: eV/atom to use for the compound instead of its lowest entry (a user's own value).
+    """
+    solver = solver or HullSolver(chemsys)
+    vector = solver.vector(comp)
+    point = solver.solve(vector)
+    name = comp.reduced_formula
+    own = chemsys.energy_of(comp) if energy is None else float(energy)
+    decomposition = decomposition_dict(solver, point)
+    if own is None:
+        return Stability(name, False, None, point.energy, None, None, decomposition, {})
+    e_above = max(own - point.energy, 0.0)
+    if e_above > STABLE_TOL or len(comp.elements) == 1:
+        return Stability(name, True, own, point.energy, e_above,
+                         e_above if len(comp.elements) > 1 else None, decomposition, {})
+    same = [i for i in range(chemsys.size)
+            if abs(chemsys.fractions[i] - chemsys.fractions[chemsys.index_of(name)]).max() < 1e-12] \
+        if chemsys.index_of(name) is not None else []
+    reduced = solver.without(same)
+    rest = reduced.solve(vector)
+    return Stability(name, True, own, point.energy, e_above, own - rest.energy,
+                     {name: 1.0}, decomposition_dict(reduced, rest))
+
+
+@dataclass(frozen=True)
+class DecompositionAtPotential:
+    """Zhu, He & Mo (2015): C + Li reservoir at V -> phase equilibria; energy in eV per atom of C
+    (0 when C is stable at V), Li taken up (+) or released (-) per formula unit."""
+
+    formula: str
+    potential: float
+    energy: float
+    li_change: float
+    products: dict[str, float]  # formula units per formula unit of C
+
+    def as_dict(self) -> dict:
+        return {"formula": self.formula, "potential": self.potential, "decomposition_energy": self.energy,
+                "li_change": self.li_change, "products": self.products}
+
+
+def decomposition_at_potential(chemsys: ChemSys, comp: Composition, potential: float, ion: str = "Li",
+                               energy: float | None = None,
+                               closed: HullSolver | None = None) -> DecompositionAtPotential:
+    """Decomposition energy of `comp` open to `ion` at `potential` V vs ion/ion+ (mu = -V eV).
+
+    The compound's energy is `energy`, else its lowest entry, else its hull energy (eV/atom).
+    """
+    closed = closed or HullSolver(chemsys)
+    own = energy if energy is not None else chemsys.energy_of(comp)
+    if own is None:
+        own = closed.energy_of_composition(comp)
+    mu = -float(potential)
+    grand = HullSolver(chemsys, ion, mu)
+    x_ion = comp.get_atomic_fraction(ion)
+    share = 1.0 - x_ion
+    point = grand.solve(grand.vector(comp))
+    own_grand = (own - mu * x_ion) / share
+    delta = min((point.energy - own_grand) * share, 0.0)
+    host_atoms = comp.reduced_composition.num_atoms * share
+    products, ion_atoms = {}, 0.0
+    j = chemsys.elements.index(ion)
+    for row, amount in zip(point.phases, point.amounts):
+        frac = chemsys.fractions[row]
+        fu = amount * host_atoms / (chemsys.atoms_per_formula[row] * (1.0 - frac[j]))
+        products[chemsys.names[row]] = float(fu)
+        ion_atoms += fu * chemsys.atoms_per_formula[row] * frac[j]
+    if delta == 0.0:
+        products = {comp.reduced_formula: 1.0}
+        ion_atoms = comp.reduced_composition[ion]
+    products = dict(sorted(products.items(), key=lambda p: (-p[1], p[0])))
+    return DecompositionAtPotential(comp.reduced_formula, float(potential), float(delta) + 0.0,
+                                    float(ion_atoms - comp.reduced_composition[ion]), products)

@@ -1,0 +1,194 @@
+"""Electrochemical stability window vs Li/Li+ and the Li uptake/release profile (Zhu, He & Mo 2015).
+
+The compound C is put on the line from its Li-free composition (t = 0) to Li metal (t = 1), t being
+the Li atom fraction. Along that line the hull is convex and piecewise linear; on each segment the
+phases at both ends coexist with a Li reservoir at one chemical potential, the segment's line value
+at t = 1 (formation energies: Li metal is 0 eV, so V = -mu_Li). C's window is bounded by the
+segments left (Li-poorer: oxidation) and right (Li-richer: reduction) of C's own point.
+
+Default ("hull"): a metastable compound is first lowered onto the hull (Zhu 2015; Richards 2016).
+If its composition is then inside a segment rather than at a vertex, its window has zero width.
+"as_is": the compound keeps its own energy and the limits are the least favourable potentials at which
+a Li uptake/release reaction to any hull vertex becomes downhill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pymatgen.core import Composition
+
+from screening.data.table import ChemSys
+from screening.errors import InputError
+from screening.thermo.hull import HullSolver, LineKink, line_vertices
+
+T_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class ProfileStep:
+    """At `potential` (V vs Li/Li+) the compound has gained (+) or lost (-) `li_change` Li per formula
+    unit, forming `products` ({formula: formula units per formula unit of the compound})."""
+
+    potential: float
+    li_change: float
+    products: dict[str, float]
+
+    def as_dict(self) -> dict:
+        return {"potential": self.potential, "li_change": self.li_change, "products": self.products}
+
+
+@dataclass(frozen=True)
+class Window:
+    """Electrochemical window of one composition. Potentials in V vs Li/Li+; None where no limit exists."""
+
+    formula: str
+    method: str
+    reduction_potential: float | None
+    oxidation_potential: float | None
+    reduction_products: dict[str, float]
+    oxidation_products: dict[str, float]
+    profile: list[ProfileStep] = field(default_factory=list)
+    compound_energy: float | None = None  # eV/atom used for the compound (as_is), else its hull energy
+
+    @property
+    def width(self) -> float | None:
+        if self.reduction_potential is None or self.oxidation_potential is None:
+            return None
+        return self.oxidation_potential - self.reduction_potential
+
+    def covers(self, low: float | None = None, high: float | None = None) -> bool:
+        """True if the window contains [low, high] (either may be None)."""
+        ok = True
+        if low is not None:
+            ok &= self.reduction_potential is not None and self.reduction_potential <= low + 1e-9
+        if high is not None:
+            ok &= self.oxidation_potential is None or self.oxidation_potential >= high - 1e-9
+        return bool(ok)
+
+    def as_dict(self) -> dict:
+        return {"formula": self.formula, "method": self.method,
+                "reduction_potential": self.reduction_potential,
+                "oxidation_potential": self.oxidation_potential,
+                "reduction_products": self.reduction_products,
+                "oxidation_products": self.oxidation_products,
+                "profile": [s.as_dict() for s in self.profile]}
+
+
+class _LiLine:
+    """The hull along Li-free(C) -> Li, with per-formula-unit bookkeeping for C."""
+
+    def __init__(self, chemsys: ChemSys, comp: Composition, ion: str, solver: HullSolver | None):
+        if ion not in chemsys.elements:
+            raise InputError(f"{ion} is not in the system {'-'.join(chemsys.elements)}")
+        if set(str(e) for e in comp.elements) == {ion}:
+            raise InputError(f"the window of {ion} metal itself is not defined")
+        self.chemsys, self.comp, self.ion = chemsys, comp, ion
+        self.solver = solver or HullSolver(chemsys)
+        j_ion = chemsys.elements.index(ion)
+        full = self.solver.vector(comp)
+        self.t0 = float(full[j_ion])
+        start = full.copy()
+        start[j_ion] = 0.0
+        start /= start.sum()
+        end = np.zeros_like(full)
+        end[j_ion] = 1.0
+        self.kinks: list[LineKink] = line_vertices(self.solver, start, end)
+        self.t = np.array([k.t for k in self.kinks])
+        self.f = np.array([k.point.energy for k in self.kinks])
+        self.host_atoms = comp.num_atoms - comp[ion]  # non-ion atoms per formula unit of comp
+        self.ion_atoms = comp[ion]
+
+    def segment_mu(self, k: int) -> float:
+        """Ion chemical potential (eV) of the segment between vertices k and k+1."""
+        slope = (self.f[k + 1] - self.f[k]) / (self.t[k + 1] - self.t[k])
+        return float(self.f[k] + slope * (1.0 - self.t[k]))
+
+    def li_change(self, t: float) -> float:
+        """Ion atoms gained per formula unit of comp on going to Li fraction t."""
+        return float(self.host_atoms * t / (1.0 - t) - self.ion_atoms)
+
+    def products(self, k: int) -> dict[str, float]:
+        """Phases at vertex k in formula units per formula unit of comp."""
+        kink = self.kinks[k]
+        total_atoms = self.host_atoms / (1.0 - kink.t)
+        out = {}
+        for row, amount in zip(kink.point.phases, kink.point.amounts):
+            name = self.chemsys.names[row]
+            out[name] = float(amount * total_atoms / self.chemsys.atoms_per_formula[row])
+        return dict(sorted(out.items(), key=lambda p: (-p[1], p[0])))
+
+    def locate(self) -> tuple[int | None, int]:
+        """(vertex index at t0 or None, index of the segment containing t0 or left of the vertex)."""
+        hits = np.flatnonzero(np.abs(self.t - self.t0) < T_TOL)
+        if hits.size:
+            return int(hits[0]), int(hits[0]) - 1
+        return None, int(np.searchsorted(self.t, self.t0) - 1)
+
+
+def electrochemical_window(chemsys: ChemSys, comp: Composition, ion: str = "Li",
+                           as_is: bool = False, energy: float | None = None,
+                           solver: HullSolver | None = None) -> Window:
+    """Window of `comp` vs the ion's metal (V), its products beyond each limit and its profile.
+
+    as_is: keep the compound's own energy (its lowest entry, or `energy` eV/atom) instead of the hull.
+    """
+    line = _LiLine(chemsys, comp, ion, solver)
+    vertex, left = line.locate()
+    last = len(line.kinks) - 1
+    if vertex is not None:
+        ox_vertex = vertex - 1 if vertex > 0 else None
+        red_vertex = vertex + 1
+        mu_ox = line.segment_mu(vertex - 1) if vertex > 0 else None
+        mu_red = line.segment_mu(vertex)
+    else:
+        ox_vertex, red_vertex = left, left + 1
+        mu_ox = mu_red = line.segment_mu(left)
+    own = energy if energy is not None else chemsys.energy_of(comp)
+    method = "hull"
+    if as_is:
+        if own is None:
+            raise InputError(f"{comp.reduced_formula} has no entry in the data: its window can only be "
+                             "computed on the hull")
+        method = "as_is"
+        mu_red, red_vertex, mu_ox, ox_vertex = _as_is_limits(line, own)
+    profile = []
+    for k in range(red_vertex, last):
+        mu = mu_red if k == red_vertex else line.segment_mu(k - 1)
+        profile.append(ProfileStep(-mu, line.li_change(line.t[k]), line.products(k)))
+    if ox_vertex is not None:
+        for k in range(ox_vertex, -1, -1):
+            mu = mu_ox if k == ox_vertex else line.segment_mu(k)
+            profile.append(ProfileStep(-mu, line.li_change(line.t[k]), line.products(k)))
+    profile.sort(key=lambda s: (-s.potential, s.li_change))
+    # Next to Li metal the compound is stable down to 0 V; beyond it Li plates: no new phases.
+    reduction_products = line.products(red_vertex) if red_vertex < last else {}
+    return Window(
+        formula=comp.reduced_formula, method=method,
+        reduction_potential=_volts(mu_red), oxidation_potential=_volts(mu_ox),
+        reduction_products=reduction_products,
+        oxidation_products=line.products(ox_vertex) if ox_vertex is not None else {},
+        profile=profile,
+        compound_energy=own if as_is else None)
+
+
+def _volts(mu: float | None) -> float | None:
+    return None if mu is None else float(-mu) + 0.0
+
+
+def _as_is_limits(line: _LiLine, own: float):
+    """Limits for the compound at its own energy: the first Li uptake/release reaction to go downhill."""
+    t0 = line.t0
+    mu_red, red_vertex = np.inf, None
+    mu_ox, ox_vertex = None, None
+    for k, (t, f) in enumerate(zip(line.t, line.f)):
+        if t > t0 + T_TOL:
+            mu = own + (f - own) * (1.0 - t0) / (t - t0)
+            if mu < mu_red - 1e-12:
+                mu_red, red_vertex = mu, k
+        elif t < t0 - T_TOL:
+            mu = f + (own - f) * (1.0 - t) / (t0 - t)
+            if mu_ox is None or mu > mu_ox + 1e-12:
+                mu_ox, ox_vertex = mu, k
+    return float(mu_red), red_vertex, mu_ox, ox_vertex
