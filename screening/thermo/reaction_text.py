@@ -7,7 +7,7 @@ def format_coefficient(value: float) -> str:
     """'1' is omitted; otherwise up to 4 decimals with trailing zeros stripped."""
     if abs(value - 1.0) < 5e-5:
         return ""
-    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    text = f"{value:.4g}" if value < 1e-3 else f"{value:.4f}".rstrip("0").rstrip(".")
     return text + " "
 
 

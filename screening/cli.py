@@ -1,0 +1,130 @@
+"""Command line: `screening stability|window|pair|decompose ...` (and the screening commands).
+
+Bad input is reported as one line on stderr with exit status 2; no tracebacks reach the user
+(set SCREENING_DEBUG=1 to see them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import traceback
+
+from screening import __version__
+from screening.errors import InputError, ScreeningError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line."""
+
+    def error(self, message: str):
+        raise InputError(f"{message} (see '{self.prog} --help')")
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def potential_value(text: str) -> float:
+    value = finite_float(text)
+    if not -5.0 <= value <= 10.0:
+        raise argparse.ArgumentTypeError(f"potential {value} V vs Li/Li+ is outside -5..10 V")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="screening", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"screening {__version__}")
+    common = _Parser(add_help=False)
+    common.add_argument("--entries", metavar="PATH",
+                        help="entry data: snapshot CSV(.gz) or JSON of pymatgen entries "
+                             "(default: $SCREENING_ENTRIES or ../shared/data/mp_e_form_2019.csv.gz)")
+    common.add_argument("--json", action="store_true", help="print JSON (a stable contract) instead of text")
+    common.add_argument("--no-cache", action="store_true", help="parse the data file, do not use the cache")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("stability", parents=[common], help="energy above hull, decomposition energy")
+    p.add_argument("material", help="formula (LiNbO3, LiNi0.8Co0.1Mn0.1O2) or library name")
+    p.add_argument("--energy", type=finite_float, metavar="EV_PER_ATOM",
+                   help="use this formation energy (eV/atom) for the material")
+
+    p = sub.add_parser("window", parents=[common], help="electrochemical window vs Li/Li+")
+    p.add_argument("material")
+    p.add_argument("--as-is", action="store_true",
+                   help="keep a metastable compound's own energy instead of lowering it onto the hull")
+    p.add_argument("--energy", type=finite_float, metavar="EV_PER_ATOM")
+    p.add_argument("--plot", metavar="FILE", help="write the Li uptake/release profile (PNG or SVG)")
+
+    p = sub.add_parser("pair", parents=[common], help="interfacial reaction between two materials")
+    p.add_argument("a", help="first material (its atom fraction is the mixing ratio)")
+    p.add_argument("b", help="second material")
+    p.add_argument("--potential", type=potential_value, metavar="V",
+                   help="open to Li at this potential, V vs Li/Li+ (default: closed system)")
+    p.add_argument("--own-energies", action="store_true",
+                   help="reactants at their lowest own entry instead of their hull energy")
+    p.add_argument("--mutual-only", action="store_true",
+                   help="open system: count only the mutual reaction, not each reactant's own "
+                        "reaction with the Li reservoir (pymatgen include_no_mixing_energy=False)")
+    p.add_argument("--plot", metavar="FILE", help="write reaction energy vs mixing ratio (PNG or SVG)")
+
+    p = sub.add_parser("decompose", parents=[common],
+                       help="decomposition energy open to Li at given potentials (Zhu 2015)")
+    p.add_argument("material")
+    p.add_argument("--potential", type=potential_value, action="append", metavar="V",
+                   help="potential(s), V vs Li/Li+ (default: 0 and 5)")
+    p.add_argument("--energy", type=finite_float, metavar="EV_PER_ATOM")
+
+    from screening.interfaces import screen_cli  # noqa: PLC0415 (keeps `--help` fast)
+    screen_cli.add_commands(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return 2
+        return _dispatch(args)
+    except ScreeningError as exc:
+        print(f"screening: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("screening: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except MemoryError:
+        print("screening: error: out of memory", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line unless debugging
+        if os.environ.get("SCREENING_DEBUG"):
+            traceback.print_exc()
+        print(f"screening: internal error: {type(exc).__name__}: {exc} "
+              "(set SCREENING_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args) -> int:
+    from screening.interfaces import commands, screen_cli
+
+    handler = getattr(commands, f"run_{args.command}", None) or getattr(screen_cli, f"run_{args.command}")
+    result = handler(args)
+    if args.json:
+        print(json.dumps(result["json"], indent=2, sort_keys=False, allow_nan=False))
+    else:
+        print(result["text"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""What every result records about how it was made: conventions, versions, data source."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+from importlib import metadata
+
+CONVENTIONS = {
+    "energies": "formation energies, eV/atom (open to Li: eV per atom of the non-Li elements)",
+    "potentials": "V vs Li/Li+ (Li metal = 0 V; V = -mu_Li in eV)",
+    "hull": "exact lower convex hull by linear programming (HiGHS); lowest polymorph per composition",
+    "window": "metastable compounds lowered onto the hull first (Zhu, He & Mo 2015) unless as_is",
+    "reactant_energies": "hull energies (pymatgen use_hull_energy=True) unless own energies are asked for",
+    "open_system_reactants": "each reactant's own reaction with the Li reservoir included "
+                             "(pymatgen include_no_mixing_energy=True) unless mutual_only",
+    "mixing_ratio": "atom fraction of the first reactant in the mixture",
+    "decomposition_energy_at_potential": "eV per atom of the compound, open to Li (Zhu 2015)",
+}
+
+_PACKAGES = ("screening", "pymatgen", "numpy", "scipy", "highspy", "pandas", "pyarrow", "dask",
+             "distributed", "mp-api", "smact")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def now_utc() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def clean_numbers(value, digits: int = 9):
+    """Round floats (and drop -0.0) recursively so identical inputs print identical bytes."""
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        rounded = round(value, digits)
+        return 0.0 if rounded == 0 else rounded
+    if isinstance(value, dict):
+        return {k: clean_numbers(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_numbers(v, digits) for v in value]
+    return value

@@ -1,0 +1,1 @@
+"""Screening: materials library, candidates, cell stacks, criteria and ranking."""
