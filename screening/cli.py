@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import traceback
+import warnings
 
 from screening import __version__
 from screening.errors import InputError, ScreeningError
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if not os.environ.get("SCREENING_DEBUG"):
+        warnings.filterwarnings("ignore")  # library chatter (pymatgen, dask) is not for the user
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:

@@ -41,8 +41,9 @@ def _phases(products: dict[str, float], digits=4) -> str:
 
 def _header(material: Material) -> str:
     text = material.label
-    if material.library_name and material.library_name.lower() != material.label.split("@")[0].lower():
-        text += f" ({material.library_name}: {material.composition.reduced_formula})"
+    formula = material.composition.reduced_formula
+    if material.label.split("@")[0] != formula:
+        text += f" ({formula})"
     if material.note:
         text += f"   [{material.note}]"
     return text
@@ -120,7 +121,7 @@ def run_pair(args) -> dict:
     lines = [f"{_header(mat_a)} | {_header(mat_b)}   ({where})",
              f"  most negative reaction energy: {best.reaction_energy:.4f} {result.energy_unit}"
              f" at x = {best.mixing_ratio:.4f}",
-             f"  reaction: {best.reaction}",
+             f"  reaction: {best.reaction if result.reacts else 'no reaction (the pair is stable)'}",
              "  kinks (x = atom fraction of the first material):",
              f"    {'x':>7}  {'E_rxn':>9}  reaction"]
     for kink in result.kinks:

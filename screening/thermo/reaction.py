@@ -21,8 +21,11 @@ from pymatgen.core import Composition
 
 from screening.data.table import ChemSys
 from screening.errors import InputError
-from screening.thermo.hull import HullSolver, line_vertices
+from screening.thermo.hull import HullSolver, LineKink, line_vertices
 from screening.thermo.reaction_text import format_reaction, normalise
+
+
+NO_REACTION_TOL = 1e-9  # eV/atom
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,18 @@ class InterfaceReaction:
     def most_negative(self) -> Kink:
         return min(self.kinks, key=lambda k: (k.reaction_energy, k.mixing_ratio))
 
+    @property
+    def reacts(self) -> bool:
+        """False when no mixture is below its reactants (the pair is thermodynamically stable)."""
+        return self.most_negative.reaction_energy < -NO_REACTION_TOL
+
     def as_dict(self) -> dict:
         best = self.most_negative
+        reaction, products = (best.reaction, best.products) if self.reacts else ("no reaction", {})
         return {"reactants": list(self.reactants), "potential": self.potential,
                 "energy_unit": self.energy_unit,
                 "min_reaction_energy": best.reaction_energy, "mixing_ratio": best.mixing_ratio,
-                "reaction": best.reaction, "products": best.products,
+                "reaction": reaction, "products": products,
                 "kinks": [k.as_dict() for k in self.kinks]}
 
 
@@ -104,9 +113,13 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
         unit = f"eV/atom of non-{open_element} elements"
     vec_a, vec_b = solver.vector(comp_a), solver.vector(comp_b)
     if np.allclose(vec_a, vec_b, atol=1e-12):
-        raise InputError(f"{name_a} and {name_b} are the same once {open_element} is open")
+        # Same composition once Li is open (e.g. X and Li3X): only the reactants' own reactions remain.
+        point = solver.solve(vec_a)
+        vertices = [LineKink(0.0, point), LineKink(1.0, point)]
+    else:
+        vertices = line_vertices(solver, vec_b, vec_a)
     kinks = []
-    for vertex in line_vertices(solver, vec_b, vec_a):
+    for vertex in vertices:
         t = vertex.t
         energy = vertex.point.energy - t * energy_a - (1.0 - t) * energy_b
         # x in the solver's normalisation -> atom fraction of A in the original mixture
