@@ -178,3 +178,17 @@ def test_open_reaction_matches_pymatgen(table, a, b, potential, include_no_mixin
             ca, cb, gpd, pd, include_no_mixing_energy=include_no_mixing_energy, norm=True,
             use_hull_energy=True).get_kinks()
     _compare_kinks(ours, ref, f"{a}|{b}@{potential}")
+
+
+@pytest.mark.parametrize("a,b", PAIRS)
+@pytest.mark.parametrize("potential", [None, 0.0, 3.0, 4.3])
+def test_single_lp_minimum_equals_kink_minimum(table, a, b, potential):
+    ca, cb = C(a), C(b)
+    if potential is not None and "Li" in (a, b):
+        return
+    cs = table.chemsys(sorted({str(e) for e in (ca + cb).elements} | {"Li"}))
+    full = interface_reaction(cs, ca, cb, potential=potential, include_no_mixing_energy=False)
+    fast = interface_reaction(cs, ca, cb, potential=potential, include_no_mixing_energy=False,
+                              minimum_only=True)
+    assert len(fast.kinks) == 1
+    assert fast.most_negative.reaction_energy == pytest.approx(full.most_negative.reaction_energy, abs=1e-9)

@@ -1,5 +1,90 @@
-"""Screening commands (filled in by the screening layer)."""
+"""The screening commands: `screening screen` and `screening library`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from screening.provenance import clean_numbers
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"workers must be 0..1024, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _workers(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def add_commands(sub, common) -> None:
-    """Register the screening subcommands."""
+    """Register `screen` and `library`."""
+    p = sub.add_parser("screen", parents=[common], help="screen candidate coatings in cell stacks")
+    p.add_argument("--config", metavar="FILE.yaml", help="screen configuration (default: the default screen)")
+    p.add_argument("--out", metavar="DIR", help="run folder (default: results/<run>)")
+    p.add_argument("--workers", type=_workers, metavar="N",
+                   help="local dask worker processes (default: one per core; 0 = no dask)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing dask scheduler (tcp://host:port)")
+    p.add_argument("--limit", type=_positive, metavar="N", help="only the first N candidates (quick look)")
+    p.add_argument("--top", type=_positive, default=5, metavar="N", help="rows per stack to print (5)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("library", help="list the named materials")
+    p.add_argument("--role", choices=["cathode", "electrolyte", "anode", "coating"])
+    p.add_argument("--json", action="store_true")
+
+
+def run_screen(args) -> dict:
+    from screening.execution.screen_run import run_screen as run
+    from screening.screen.config import load_config
+
+    config = load_config(args.config)
+    if args.entries:
+        config.entries = args.entries
+    out = Path(args.out) if args.out else Path("results") / config.run
+
+    def progress_factory(total: int):
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="cand", desc="screening", file=sys.stderr,
+                    disable=args.no_progress or args.json, mininterval=1.0)
+
+    frame = run(config, out, workers=args.workers, scheduler=args.scheduler,
+                progress_factory=progress_factory, limit=args.limit)
+    top = frame[frame["rank"] <= args.top]
+    columns = ["stack", "rank", "candidate", "formula", "passes_all", "e_above_hull", "reduction_potential",
+               "oxidation_potential", "rxn_electrode_worst", "rxn_electrolyte", "score"]
+    lines = [f"wrote {out}/rankings.parquet, rankings.csv, provenance.json "
+             f"({frame['candidate'].nunique()} candidates x {frame['stack'].nunique()} stacks)"]
+    for stack, rows in top.groupby("stack", sort=False):
+        passing = int(frame[(frame["stack"] == stack) & frame["passes_all"]].shape[0])
+        lines.append(f"\n{stack}: {passing} candidates pass every criterion")
+        lines.append(rows[columns[1:]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    payload = {"run_folder": str(out), "n_candidates": int(frame["candidate"].nunique()),
+               "top": clean_numbers(top[columns].to_dict(orient="records"))}
+    return {"json": payload, "text": "\n".join(lines)}
+
+
+def run_library(args) -> dict:
+    from screening.screen.materials import library
+
+    items = [m for m in library().values() if args.role is None or m.role == args.role]
+    payload = [{"name": m.name, "role": m.role, "formula": m.formula, "potential": m.potential,
+                "charged": m.charged, "proxy": m.proxy, "aliases": list(m.aliases), "note": m.note}
+               for m in items]
+    lines = [f"{'name':<12} {'role':<12} {'formula':<30} {'V':>5}  {'charged':<26} note"]
+    for m in items:
+        volts = f"{m.potential:.2f}" if m.potential is not None else ""
+        note = m.note + (f" [proxy {m.proxy}]" if m.proxy else "")
+        lines.append(f"{m.name:<12} {m.role:<12} {m.formula:<30} {volts:>5}  {m.charged or '':<26} {note}")
+    lines.append("\nUse a name wherever a formula goes; NAME@charged or NAME@4.3V for a charged state.")
+    return {"json": payload, "text": "\n".join(lines)}

@@ -163,6 +163,35 @@ class HullSolver:
             return np.clip(exact, 0.0, None)
         return approx
 
+    def most_negative_mixture(self, start: np.ndarray, end: np.ndarray, e_start: float,
+                              e_end: float) -> tuple[float, HullPoint]:
+        """The t in [0, 1] minimising hull(start + t (end - start)) - (1 - t) e_start - t e_end.
+
+        One LP with the mixing parameter t as an extra variable (the most negative reaction energy
+        without tracing every kink). Returns (t, hull point at t).
+        """
+        n = len(self.rows)
+        direction = np.asarray(end, dtype=float) - np.asarray(start, dtype=float)
+        nonzero = np.flatnonzero(np.abs(direction) > 0)
+        self._highs.addCol(-(e_end - e_start), 0.0, 1.0, len(nonzero), nonzero.astype(np.int32),
+                           -direction[nonzero])
+        try:
+            c = np.asarray(start, dtype=float)
+            self._highs.changeRowsBounds(len(c), self._row_index, c, c)
+            self._highs.run()
+            status = self._highs.getModelStatus()
+            if status != highspy.HighsModelStatus.kOptimal:
+                raise InputError("no hull solution along this mixing line "
+                                 f"({self._highs.modelStatusToString(status)})")
+            t = float(np.clip(self._highs.getSolution().col_value[n], 0.0, 1.0))
+        finally:
+            self._highs.deleteCols(1, np.array([n], dtype=np.int32))
+        if t < 1e-12:
+            t = 0.0
+        elif t > 1 - 1e-12:
+            t = 1.0
+        return t, self.solve(start + t * direction)
+
     def energy(self, composition: np.ndarray) -> float:
         return self.solve(composition).energy
 

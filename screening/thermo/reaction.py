@@ -73,8 +73,14 @@ class InterfaceReaction:
 def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Composition,
                        potential: float | None = None, use_hull_energy: bool = True,
                        include_no_mixing_energy: bool = True, open_element: str = "Li",
-                       closed_solver: HullSolver | None = None) -> InterfaceReaction:
-    """Reaction energy profile of A | B, closed or open to `open_element` at `potential` V."""
+                       closed_solver: HullSolver | None = None, open_solver: HullSolver | None = None,
+                       minimum_only: bool = False, energy_a: float | None = None) -> InterfaceReaction:
+    """Reaction energy profile of A | B, closed or open to `open_element` at `potential` V.
+
+    minimum_only: find only the most negative kink, by one LP (for screening); `kinks` then holds it alone.
+    open_solver: a grand HullSolver already built for this system and potential (reused across pairs).
+    energy_a: eV/atom to use for A (e.g. a hypothetical film's hull energy plus a penalty).
+    """
     name_a, name_b = comp_a.reduced_formula, comp_b.reduced_formula
     if comp_a.reduced_composition == comp_b.reduced_composition:
         raise InputError(f"the two reactants are the same composition ({name_a})")
@@ -82,6 +88,8 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
 
     def own_energy(comp: Composition) -> float:
         """Closed-system energy of a reactant, eV/atom."""
+        if energy_a is not None and comp is comp_a:
+            return float(energy_a)
         if not use_hull_energy:
             energy = chemsys.energy_of(comp)
             if energy is not None:
@@ -100,7 +108,7 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
             if set(str(e) for e in comp.elements) == {open_element}:
                 raise InputError(f"{open_element} metal cannot be a reactant of a system open to {open_element}")
         mu = -float(potential)
-        solver = HullSolver(chemsys, open_element, mu)
+        solver = open_solver or HullSolver(chemsys, open_element, mu)
         share_a = 1.0 - comp_a.get_atomic_fraction(open_element)
         share_b = 1.0 - comp_b.get_atomic_fraction(open_element)
 
@@ -116,6 +124,9 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
         # Same composition once Li is open (e.g. X and Li3X): only the reactants' own reactions remain.
         point = solver.solve(vec_a)
         vertices = [LineKink(0.0, point), LineKink(1.0, point)]
+    elif minimum_only:
+        t, point = solver.most_negative_mixture(vec_b, vec_a, energy_b, energy_a)
+        vertices = [LineKink(t, point)]
     else:
         vertices = line_vertices(solver, vec_b, vec_a)
     kinks = []

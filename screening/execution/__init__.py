@@ -1,0 +1,1 @@
+"""Execution: running screens in parallel (dask)."""

@@ -1,0 +1,211 @@
+"""Candidate coating compositions: from the data, composition grids, charge-balanced spaces, the library.
+
+Each source works alone or combined; duplicates (same reduced formula) merge, keeping every source.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, replace
+
+from pymatgen.core import Composition, Element
+
+from screening.data.table import EntryTable
+from screening.errors import InputError
+from screening.screen.materials import by_role, resolve_material
+
+NOBLE_GASES = ("He", "Ne", "Ar", "Kr", "Xe", "Rn")
+# Elements with no stable isotope (Tc, Pm, and Po onwards).
+RADIOACTIVE = ("Tc", "Pm", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U", "Np", "Pu", "Am",
+               "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr")
+# Toxic or scarce/expensive elements a coating process would avoid (configurable).
+TOXIC_OR_SCARCE = ("Be", "Cd", "Hg", "Tl", "Pb", "As", "Se", "Te", "Os", "Ir", "Ru", "Rh", "Pd",
+                   "Pt", "Au", "Re", "Sc", "Ga", "In", "Ge", "Cs")
+ANION_CLASSES = {"O": "oxide", "S": "sulfide", "Se": "selenide", "Te": "telluride", "F": "fluoride",
+                 "Cl": "chloride", "Br": "bromide", "I": "iodide", "N": "nitride", "P": "phosphide",
+                 "C": "carbide", "H": "hydride", "B": "boride", "Si": "silicide"}
+HALIDES = {"fluoride", "chloride", "bromide", "iodide"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A coating composition to screen. energy_penalty (eV/atom) is added above the hull for
+    hypothetical (grid) compositions, e.g. an amorphisation penalty."""
+
+    name: str
+    composition: Composition
+    sources: tuple[str, ...]
+    hypothetical: bool = False
+    energy_penalty: float = 0.0
+    proxy_for: str | None = None
+    note: str = ""
+
+    @property
+    def formula(self) -> str:
+        return self.composition.reduced_formula
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        return tuple(sorted(str(e) for e in self.composition.elements))
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "composition": self.composition.formula, "sources": list(self.sources),
+                "hypothetical": self.hypothetical, "energy_penalty": self.energy_penalty,
+                "proxy_for": self.proxy_for, "note": self.note}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Candidate":
+        return cls(data["name"], Composition(data["composition"]), tuple(data["sources"]),
+                   data["hypothetical"], data["energy_penalty"], data["proxy_for"], data["note"])
+
+
+def anion_class(comp: Composition) -> str:
+    """Class by the most electronegative element (Pauling): oxide, sulfide, chloride, ... or intermetallic."""
+    if len(comp.elements) == 1:
+        return "element"
+    anion = max(comp.elements, key=lambda el: (el.X if not math.isnan(el.X) else 0.0, el.Z))
+    return ANION_CLASSES.get(str(anion), "intermetallic")
+
+
+@dataclass(frozen=True)
+class DataFilter:
+    """Filters on the compositions of the data set."""
+
+    require: tuple[str, ...] = ("Li",)
+    allow: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    exclude_radioactive: bool = True
+    exclude_noble_gases: bool = True
+    exclude_toxic_scarce: bool = False
+    toxic_scarce: tuple[str, ...] = TOXIC_OR_SCARCE
+    anions: tuple[str, ...] | None = None
+    max_elements: int | None = None
+    min_elements: int = 2
+
+    def excluded(self) -> set[str]:
+        out = set(self.exclude)
+        if self.exclude_radioactive:
+            out |= set(RADIOACTIVE)
+        if self.exclude_noble_gases:
+            out |= set(NOBLE_GASES)
+        if self.exclude_toxic_scarce:
+            out |= set(self.toxic_scarce)
+        return out
+
+    def accepts(self, comp: Composition) -> bool:
+        symbols = {str(e) for e in comp.elements}
+        if not set(self.require) <= symbols or symbols & self.excluded():
+            return False
+        if self.allow is not None and not symbols <= set(self.allow) | set(self.require):
+            return False
+        if len(symbols) < self.min_elements or (self.max_elements and len(symbols) > self.max_elements):
+            return False
+        if self.anions is not None:
+            cls = anion_class(comp)
+            wanted = set(self.anions)
+            if cls not in wanted and not ("halide" in wanted and cls in HALIDES):
+                return False
+        return True
+
+
+def from_data(table: EntryTable, data_filter: DataFilter) -> list[Candidate]:
+    """Compositions of the data set passing the filters (energy above hull is filtered at evaluation)."""
+    for symbol in (*data_filter.require, *(data_filter.allow or ())):
+        if not _is_element(symbol):
+            raise InputError(f"unknown element {symbol!r} in the candidate filter")
+    out = []
+    for i in range(len(table)):
+        comp = table.composition(i)
+        if data_filter.accepts(comp):
+            out.append(Candidate(comp.reduced_formula, comp, ("data",)))
+    return out
+
+
+def grid(ends: tuple[str, str], step: float, penalty: float = 0.0) -> list[Candidate]:
+    """Points x A + (1 - x) B (formula units) along a pseudo-binary line, ends excluded, x a multiple
+    of step; hypothetical, at their hull energy plus `penalty` eV/atom."""
+    if not 0 < step < 1:
+        raise InputError(f"grid step must be between 0 and 1, got {step}")
+    if not math.isfinite(penalty) or penalty < 0:
+        raise InputError(f"amorphisation penalty must be a non-negative number, got {penalty}")
+    a, b = (resolve_material(e).composition for e in ends)
+    if a.reduced_composition == b.reduced_composition:
+        raise InputError(f"grid ends are the same composition ({a.reduced_formula})")
+    out = []
+    n = int(round(1.0 / step))
+    for k in range(1, n):
+        x = round(k * step, 10)
+        if x >= 1:
+            break
+        comp = Composition({el: round(x * a[el] + (1 - x) * b[el], 10)
+                            for el in set(a.elements) | set(b.elements)})
+        comp = Composition({el: amt for el, amt in comp.items() if amt > 0})
+        label = f"{x:g}{a.reduced_formula}-{1 - x:g}{b.reduced_formula}"
+        out.append(Candidate(label, comp, ("grid",), hypothetical=True, energy_penalty=penalty,
+                             note=f"hypothetical point on the {a.reduced_formula}-{b.reduced_formula} line"))
+    return out
+
+
+def charge_balanced(elements: tuple[str, ...], max_stoichiometry: int = 4,
+                    oxidation_states_set: str = "icsd24") -> list[Candidate]:
+    """Charge-neutral, electronegativity-ordered compositions of exactly these elements (SMACT)."""
+    from smact import Element as SmactElement
+    from smact.screening import smact_filter
+
+    for symbol in elements:
+        if not _is_element(symbol):
+            raise InputError(f"unknown element {symbol!r} in a charge-balanced space")
+    if not 1 <= max_stoichiometry <= 12:
+        raise InputError(f"max_stoichiometry must be 1..12, got {max_stoichiometry}")
+    found = smact_filter([SmactElement(s) for s in elements], threshold=max_stoichiometry,
+                         species_unique=False, oxidation_states_set=oxidation_states_set)
+    out, seen = [], set()
+    for symbols, stoich in found:
+        comp = Composition(dict(zip(symbols, stoich)))
+        if comp.reduced_formula not in seen:
+            seen.add(comp.reduced_formula)
+            out.append(Candidate(comp.reduced_formula, comp.reduced_composition, ("charge_balanced",)))
+    return sorted(out, key=lambda c: c.formula)
+
+
+def charge_balanced_spaces(base: tuple[str, ...], metals: tuple[str, ...], max_stoichiometry: int = 4):
+    """Every space base + M (e.g. Li-M-O for M in metals)."""
+    return [c for m in metals for c in charge_balanced(tuple(dict.fromkeys((*base, m))), max_stoichiometry)]
+
+
+def from_library() -> list[Candidate]:
+    """The library's coatings (hybrid films with their inorganic proxy, flagged)."""
+    out = []
+    for item in by_role("coating"):
+        material = resolve_material(item.name)
+        out.append(Candidate(item.name, material.composition, ("library",), proxy_for=material.proxy_for,
+                             note=item.note))
+    return out
+
+
+def merge(*groups: list[Candidate]) -> list[Candidate]:
+    """Union by reduced formula (a proxy keeps its own row), sources merged; sorted by formula."""
+    merged: dict[tuple[str, str | None], Candidate] = {}
+    for candidate in itertools.chain(*groups):
+        key = (candidate.formula, candidate.proxy_for)
+        if key in merged:
+            old = merged[key]
+            sources = tuple(sorted(set(old.sources) | set(candidate.sources)))
+            name = old.name if "library" in old.sources or "library" not in candidate.sources else candidate.name
+            hypothetical = old.hypothetical and candidate.hypothetical
+            merged[key] = replace(old, name=name, sources=sources, hypothetical=hypothetical,
+                                  energy_penalty=old.energy_penalty if hypothetical else 0.0,
+                                  note=old.note if old.note and not old.hypothetical else candidate.note)
+        else:
+            merged[key] = candidate
+    return sorted(merged.values(), key=lambda c: (c.formula, c.proxy_for or "", c.name))
+
+
+def _is_element(symbol: str) -> bool:
+    try:
+        Element(symbol)
+        return True
+    except (ValueError, KeyError):
+        return False
+

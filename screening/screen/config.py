@@ -1,0 +1,236 @@
+"""Screen configuration (YAML), validated strictly: an unknown key or a bad value is one clear error.
+
+An empty file is the default screen: every Li-containing composition of the data against the seed
+stacks, with the default thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from screening.errors import InputError
+from screening.screen.candidates import (TOXIC_OR_SCARCE, Candidate, DataFilter, charge_balanced_spaces,
+                                         from_data, from_library, grid, merge)
+from screening.screen.stacks import SEED_STACKS, Stack, make_stack
+
+DEFAULT_THRESHOLDS = {
+    # criterion: (column, minimum or maximum, default value); None disables a criterion
+    "e_above_hull": 0.025,  # eV/atom, at most (about kT at room temperature)
+    "window_shortfall": 0.0,  # V, at most: the window must contain the electrode potential
+    "rxn_electrode": -0.05,  # eV/atom, at least: worst of closed (discharged) and open (charged)
+    "rxn_electrolyte": -0.05,  # eV/atom, at least: closed system
+    "rxn_electrolyte_open": None,  # eV/non-Li atom, at least: open to Li at the electrode potential
+}
+DEFAULT_SCORE_WEIGHTS = {"window_shortfall": 0.1}  # eV/atom per V of window shortfall
+
+
+@dataclass
+class ScreenConfig:
+    run: str = "default"
+    entries: str | None = None
+    data_filter: DataFilter | None = field(default_factory=DataFilter)
+    max_e_above_hull: float | None = None  # enumeration filter, eV/atom
+    grids: list[dict] = field(default_factory=list)
+    amorphisation_penalty: float = 0.0
+    charge_balanced: list[dict] = field(default_factory=list)
+    library: bool = True
+    stacks: list[Stack] = field(default_factory=list)
+    stack_specs: list[dict] = field(default_factory=list)
+    thresholds: dict = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    score_weights: dict = field(default_factory=lambda: dict(DEFAULT_SCORE_WEIGHTS))
+    workers: int | None = None
+    chunk_size: int = 48
+    raw: dict = field(default_factory=dict)
+
+    def candidates(self, table) -> list[Candidate]:
+        """Every source's candidates, merged (sorted by formula)."""
+        groups = []
+        if self.data_filter is not None:
+            groups.append(from_data(table, self.data_filter))
+        for spec in self.grids:
+            groups.append(grid(tuple(spec["ends"]), spec.get("step", 0.1),
+                               spec.get("penalty", self.amorphisation_penalty)))
+        for spec in self.charge_balanced:
+            groups.append(charge_balanced_spaces(tuple(spec["base"]), tuple(spec["metals"]),
+                                                 spec.get("max_stoichiometry", 4)))
+        if self.library:
+            groups.append(from_library())
+        merged = merge(*groups)
+        missing = sorted({el for c in merged for el in c.elements if not table.has_element(el)})
+        if missing:
+            raise InputError(f"the data has no entry for element {missing[0]} (candidate set)")
+        if not merged:
+            raise InputError("the candidate set is empty: loosen the filters or add a source")
+        return merged
+
+
+_TOP_KEYS = {"run", "entries", "candidates", "stacks", "thresholds", "score_weights", "execution"}
+_CANDIDATE_KEYS = {"data", "grids", "amorphisation_penalty", "charge_balanced", "library",
+                   "max_e_above_hull"}
+_DATA_KEYS = {"require", "allow", "exclude", "exclude_radioactive", "exclude_noble_gases",
+              "exclude_toxic_scarce", "toxic_scarce", "anions", "max_elements", "min_elements"}
+
+
+def load_config(path: str | Path | None) -> ScreenConfig:
+    """Read and validate a YAML config; None gives the default screen."""
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"config {path} is not valid YAML: {first}") from None
+        except OSError as exc:
+            raise InputError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    return config_from_dict(raw, source=str(path) if path else "defaults")
+
+
+def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
+    if not isinstance(raw, dict):
+        raise InputError(f"{source}: the top level must be a mapping of keys to values")
+    _check_keys(raw, _TOP_KEYS, source)
+    cfg = ScreenConfig(raw=raw)
+    cfg.run = _run_name(raw.get("run", "default"), source)
+    entries = raw.get("entries")
+    cfg.entries = None if entries is None else str(entries)
+    cand = raw.get("candidates", {}) or {}
+    if not isinstance(cand, dict):
+        raise InputError(f"{source}: 'candidates' must be a mapping")
+    _check_keys(cand, _CANDIDATE_KEYS, f"{source}: candidates")
+    data = cand.get("data", {})
+    if data is False or data is None:
+        cfg.data_filter = None
+    else:
+        if not isinstance(data, dict):
+            raise InputError(f"{source}: candidates.data must be a mapping or false")
+        _check_keys(data, _DATA_KEYS, f"{source}: candidates.data")
+        cfg.data_filter = DataFilter(
+            require=_symbols(data.get("require", ["Li"]), "require", source),
+            allow=None if data.get("allow") is None else _symbols(data["allow"], "allow", source),
+            exclude=_symbols(data.get("exclude", []), "exclude", source),
+            exclude_radioactive=_bool(data.get("exclude_radioactive", True), "exclude_radioactive", source),
+            exclude_noble_gases=_bool(data.get("exclude_noble_gases", True), "exclude_noble_gases", source),
+            exclude_toxic_scarce=_bool(data.get("exclude_toxic_scarce", False), "exclude_toxic_scarce", source),
+            toxic_scarce=_symbols(data.get("toxic_scarce", list(TOXIC_OR_SCARCE)), "toxic_scarce", source),
+            anions=None if data.get("anions") is None else tuple(_strings(data["anions"], "anions", source)),
+            max_elements=_int(data.get("max_elements"), "max_elements", source, 1, 12),
+            min_elements=_int(data.get("min_elements", 2), "min_elements", source, 1, 12))
+    cfg.max_e_above_hull = _number(cand.get("max_e_above_hull"), "max_e_above_hull", source, 0, 10)
+    cfg.amorphisation_penalty = _number(cand.get("amorphisation_penalty", 0.0), "amorphisation_penalty",
+                                        source, 0, 2)
+    for spec in _list(cand.get("grids", []), "grids", source):
+        if not isinstance(spec, dict) or not isinstance(spec.get("ends"), list) or len(spec["ends"]) != 2:
+            raise InputError(f"{source}: each grid needs 'ends: [A, B]' (and optionally step, penalty)")
+        _check_keys(spec, {"ends", "step", "penalty"}, f"{source}: grid")
+        _number(spec.get("step", 0.1), "grid step", source, 1e-3, 0.5)
+        if "penalty" in spec:
+            _number(spec["penalty"], "grid penalty", source, 0, 2)
+        cfg.grids.append(spec)
+    for spec in _list(cand.get("charge_balanced", []), "charge_balanced", source):
+        if not isinstance(spec, dict) or "base" not in spec or "metals" not in spec:
+            raise InputError(f"{source}: each charge_balanced space needs 'base' and 'metals'")
+        _check_keys(spec, {"base", "metals", "max_stoichiometry"}, f"{source}: charge_balanced")
+        _symbols(spec["base"], "base", source)
+        _symbols(spec["metals"], "metals", source)
+        _int(spec.get("max_stoichiometry", 4), "max_stoichiometry", source, 1, 12)
+        cfg.charge_balanced.append(spec)
+    cfg.library = _bool(cand.get("library", True), "library", source)
+    specs = raw.get("stacks", SEED_STACKS)
+    specs = _list(specs, "stacks", source)
+    if not specs:
+        raise InputError(f"{source}: 'stacks' is empty")
+    cfg.stack_specs = specs
+    cfg.stacks = [make_stack(spec) for spec in specs]
+    names = [s.name for s in cfg.stacks]
+    if len(set(names)) != len(names):
+        raise InputError(f"{source}: two stacks share the name {sorted(n for n in names if names.count(n) > 1)[0]}")
+    thresholds = raw.get("thresholds", {}) or {}
+    if not isinstance(thresholds, dict):
+        raise InputError(f"{source}: 'thresholds' must be a mapping")
+    _check_keys(thresholds, set(DEFAULT_THRESHOLDS), f"{source}: thresholds")
+    for key, value in thresholds.items():
+        cfg.thresholds[key] = None if value is None else _number(value, f"threshold {key}", source, -20, 20)
+    weights = raw.get("score_weights", {}) or {}
+    _check_keys(weights, set(DEFAULT_SCORE_WEIGHTS), f"{source}: score_weights")
+    for key, value in weights.items():
+        cfg.score_weights[key] = _number(value, f"score weight {key}", source, 0, 100)
+    execution = raw.get("execution", {}) or {}
+    _check_keys(execution, {"workers", "chunk_size"}, f"{source}: execution")
+    cfg.workers = _int(execution.get("workers"), "workers", source, 0, 1024)
+    cfg.chunk_size = _int(execution.get("chunk_size", 48), "chunk_size", source, 1, 100000)
+    return cfg
+
+
+def _check_keys(mapping: dict, allowed: set, where: str) -> None:
+    if not isinstance(mapping, dict):
+        raise InputError(f"{where} must be a mapping")
+    unknown = sorted(str(k) for k in mapping if k not in allowed)
+    if unknown:
+        raise InputError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _run_name(value, source: str) -> str:
+    text = str(value)
+    if not text or len(text) > 100 or not all(ch.isalnum() or ch in "-_." for ch in text) or text[0] == ".":
+        raise InputError(f"{source}: run name {text!r} must be 1-100 letters, digits, '-', '_' or '.'")
+    return text
+
+
+def _list(value, name: str, source: str) -> list:
+    if not isinstance(value, list):
+        raise InputError(f"{source}: '{name}' must be a list")
+    return value
+
+
+def _strings(value, name: str, source: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{source}: '{name}' must be a list of strings")
+    return value
+
+
+def _symbols(value, name: str, source: str) -> tuple[str, ...]:
+    from pymatgen.core import Element
+
+    out = []
+    for symbol in _strings(value, name, source):
+        try:
+            Element(symbol)
+        except (ValueError, KeyError):
+            raise InputError(f"{source}: unknown element {symbol!r} in '{name}'") from None
+        out.append(symbol)
+    return tuple(out)
+
+
+def _bool(value, name: str, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"{source}: '{name}' must be true or false, got {value!r}")
+    return value
+
+
+def _number(value, name: str, source: str, low: float, high: float) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{source}: '{name}' must be a finite number, got {value!r}")
+    if not low <= value <= high:
+        raise InputError(f"{source}: '{name}' = {value} is outside {low}..{high}")
+    return float(value)
+
+
+def _int(value, name: str, source: str, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{source}: '{name}' must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise InputError(f"{source}: '{name}' = {value} is outside {low}..{high}")
+    return value

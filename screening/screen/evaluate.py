@@ -1,0 +1,160 @@
+"""Metrics of candidates in cell stacks: stability, window, reactions with each neighbour.
+
+Pure computation on an entry table; a task is a list of candidates, evaluated group by group (same
+element set) so that each chemical system's entry matrix and LP models are built once per group.
+Reaction energies in stacks are the most negative mixture (one LP each): closed, eV/atom; open to Li
+at the stack potential, eV per non-Li atom, mutual reaction only (each reactant's own instability at
+that potential is measured by its window, not counted twice).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from pymatgen.core import Composition
+
+from screening.data.table import EntryTable
+from screening.screen.candidates import Candidate, anion_class
+from screening.screen.stacks import Stack
+from screening.thermo.hull import HullSolver
+from screening.thermo.reaction import interface_reaction
+from screening.thermo.stability import stability
+from screening.thermo.window import electrochemical_window
+
+WINDOW_TOL = 1e-6  # V
+
+
+def products_text(products: dict[str, float]) -> str:
+    """'0.5 Li2O + Li3P' (formula units), '' for none."""
+    parts = []
+    for name, amount in products.items():
+        coeff = f"{amount:.4g}"
+        parts.append(name if coeff == "1" else f"{coeff} {name}")
+    return " + ".join(parts)
+
+
+class _Systems:
+    """Chemical systems and LP models shared by the candidates of one group."""
+
+    def __init__(self, table: EntryTable):
+        self.table = table
+        self._chemsys: dict[tuple, object] = {}
+        self._solvers: dict[tuple, HullSolver] = {}
+
+    def chemsys(self, elements):
+        key = tuple(sorted(set(elements)))
+        if key not in self._chemsys:
+            self._chemsys[key] = self.table.chemsys(key)
+        return self._chemsys[key]
+
+    def solver(self, elements, potential: float | None = None) -> HullSolver:
+        key = (tuple(sorted(set(elements))), potential)
+        if key not in self._solvers:
+            cs = self.chemsys(key[0])
+            self._solvers[key] = HullSolver(cs) if potential is None else HullSolver(cs, "Li", -potential)
+        return self._solvers[key]
+
+
+def _reaction_energy(systems: _Systems, coating: Candidate, other: Composition, potential: float | None,
+                     energy: float | None):
+    """(most negative reaction energy, products text, mixing ratio) or Nones when undefined."""
+    if coating.composition.reduced_composition == other.reduced_composition:
+        return None, "", None
+    if potential is not None and {str(e) for e in other.elements} == {"Li"}:
+        return None, "", None
+    elements = set(coating.elements) | {str(e) for e in other.elements} | {"Li"}
+    cs = systems.chemsys(elements)
+    closed = systems.solver(elements)
+    open_solver = systems.solver(elements, potential) if potential is not None else None
+    result = interface_reaction(cs, coating.composition, other, potential=potential,
+                                include_no_mixing_energy=False, closed_solver=closed,
+                                open_solver=open_solver, minimum_only=True, energy_a=energy)
+    best = result.most_negative
+    products = best.products if result.reacts else {}
+    return best.reaction_energy, products_text(products), best.mixing_ratio
+
+
+def evaluate_candidates(table: EntryTable, candidates: list[Candidate], stacks: list[Stack],
+                        max_e_above_hull: float | None = None) -> list[dict]:
+    """One row per (candidate, stack), in candidate order then stack order."""
+    rows: list[dict] = []
+    ordered = sorted(enumerate(candidates), key=lambda ic: (ic[1].elements, ic[0]))
+    by_index: dict[int, list[dict]] = {}
+    for elements, group in itertools.groupby(ordered, key=lambda ic: ic[1].elements):
+        systems = _Systems(table)
+        for index, candidate in group:
+            by_index[index] = _evaluate_one(systems, candidate, stacks, max_e_above_hull)
+    for index in range(len(candidates)):
+        rows.extend(by_index[index])
+    return rows
+
+
+def _evaluate_one(systems: _Systems, candidate: Candidate, stacks: list[Stack],
+                  max_e_above_hull: float | None) -> list[dict]:
+    comp = candidate.composition
+    own_elements = set(candidate.elements) | {"Li"}
+    cs = systems.chemsys(own_elements)
+    solver = systems.solver(own_elements)
+    energy = None
+    if candidate.hypothetical:
+        energy = solver.energy_of_composition(comp) + candidate.energy_penalty
+    stab = stability(cs, comp, solver=solver, energy=energy)
+    e_above = stab.e_above_hull
+    if max_e_above_hull is not None and e_above is not None and e_above > max_e_above_hull + 1e-12:
+        return []
+    has_li = comp["Li"] > 0
+    if {str(e) for e in comp.elements} == {"Li"}:
+        window = None
+    else:
+        window = electrochemical_window(cs, comp, solver=solver)
+    base = {
+        "candidate": candidate.name, "formula": candidate.formula,
+        "sources": "+".join(candidate.sources), "hypothetical": candidate.hypothetical,
+        "proxy_for": candidate.proxy_for or "", "n_elements": len(candidate.elements),
+        "anion_class": anion_class(comp), "contains_li": has_li,
+        "e_above_hull": e_above, "decomposition_energy": stab.decomposition_energy,
+        "reduction_potential": window.reduction_potential if window else None,
+        "oxidation_potential": window.oxidation_potential if window else None,
+        "reduction_products": products_text(window.reduction_products) if window else "",
+        "oxidation_products": products_text(window.oxidation_products) if window else "",
+    }
+    rows = []
+    for stack in stacks:
+        row = {"stack": stack.name, "side": stack.side, "potential": stack.potential, **base}
+        row.update(_window_fit(window, stack))
+        for label, other, potential in (
+                ("electrode", stack.electrode.composition, None),
+                ("electrode_open", stack.electrode_charged.composition, stack.potential),
+                ("electrolyte", stack.electrolyte.composition, None),
+                ("electrolyte_open", stack.electrolyte.composition, stack.potential)):
+            e, products, x = _reaction_energy(systems, candidate, other, potential, energy)
+            row[f"rxn_{label}"] = e
+            row[f"rxn_{label}_products"] = products
+            row[f"rxn_{label}_x"] = x
+        rows.append(row)
+    return rows
+
+
+def _window_fit(window, stack: Stack) -> dict:
+    """Does the window contain the electrode potential? shortfall: V by which it misses (0 if it does)."""
+    if window is None:
+        return {"window_covers": False, "window_shortfall": math.inf}
+    v, red, ox = stack.potential, window.reduction_potential, window.oxidation_potential
+    shortfall = max(0.0, red - v, (v - ox) if ox is not None else 0.0)
+    return {"window_covers": shortfall <= WINDOW_TOL, "window_shortfall": shortfall}
+
+
+def bare_pairs(table: EntryTable, stacks: list[Stack]) -> dict[str, dict]:
+    """Electrode | electrolyte with no coating, per stack: closed and open reaction energies."""
+    out = {}
+    for stack in stacks:
+        fake = Candidate(stack.electrolyte.label, stack.electrolyte.composition, ("stack",))
+        systems = _Systems(table)
+        e_closed, p_closed, _ = _reaction_energy(systems, fake, stack.electrode.composition, None, None)
+        e_open, p_open, _ = _reaction_energy(systems, fake, stack.electrode_charged.composition,
+                                             stack.potential, None)
+        out[stack.name] = {"bare_rxn": e_closed, "bare_rxn_products": p_closed,
+                           "bare_rxn_open": e_open, "bare_rxn_open_products": p_open}
+    return out
+

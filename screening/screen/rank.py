@@ -1,0 +1,108 @@
+"""Ranking: pass/fail per criterion, Pareto rank and score, per stack; sorted deterministically.
+
+Criteria (thresholds configurable, None disables one):
+- e_above_hull <= threshold (eV/atom)
+- window_shortfall <= threshold (V): the window contains the electrode potential
+- rxn_electrode >= threshold: worst of the closed reaction with the discharged electrode (eV/atom) and
+  the open reaction with the charged electrode at its potential (eV per non-Li atom)
+- rxn_electrolyte >= threshold: closed reaction with the electrolyte (eV/atom)
+- rxn_electrolyte_open >= threshold: open to Li at the electrode potential (eV per non-Li atom)
+Score (lower is better, eV/atom): e_above_hull + |negative parts of the four reaction energies|
++ w * window_shortfall (w eV/atom per V, default 0.1). Pareto rank: non-dominated sorting on
+(e_above_hull, window_shortfall, -rxn_electrode, -rxn_electrolyte, -rxn_electrolyte_open), 1 = front.
+Order within a stack: criteria failed, Pareto rank, score, candidate name, formula.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+CRITERIA = {  # name: (column, direction)
+    "e_above_hull": ("e_above_hull", "max"),
+    "window_shortfall": ("window_shortfall", "max"),
+    "rxn_electrode": ("rxn_electrode_worst", "min"),
+    "rxn_electrolyte": ("rxn_electrolyte", "min"),
+    "rxn_electrolyte_open": ("rxn_electrolyte_open", "min"),
+}
+OBJECTIVES = ["e_above_hull", "window_shortfall", "rxn_electrode_worst", "rxn_electrolyte",
+              "rxn_electrolyte_open"]
+_SIGNS = np.array([1.0, 1.0, -1.0, -1.0, -1.0])  # minimise each of sign * column
+
+
+def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dict,
+         stack_order: list[str]) -> pd.DataFrame:
+    """The rankings table: one row per (stack, candidate), sorted."""
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["rxn_electrode_worst"] = frame[["rxn_electrode", "rxn_electrode_open"]].min(axis=1, skipna=True)
+    for key in ("bare_rxn", "bare_rxn_products", "bare_rxn_open", "bare_rxn_open_products"):
+        frame[key] = frame["stack"].map({name: values[key] for name, values in bare.items()})
+    failed = np.zeros(len(frame), dtype=int)
+    for name, (column, direction) in CRITERIA.items():
+        limit = thresholds.get(name)
+        values = frame[column].astype(float)
+        if limit is None:
+            frame[f"pass_{name}"] = pd.NA
+            continue
+        if name == "e_above_hull":
+            ok = values.isna() | (values <= limit + 1e-9)  # compositions not in data: hull point
+        elif direction == "max":
+            ok = values <= limit + 1e-9
+        else:
+            ok = values.isna() | (values >= limit - 1e-9)  # undefined reaction (same phase): no reaction
+        frame[f"pass_{name}"] = ok.to_numpy()
+        failed += (~ok).to_numpy().astype(int)
+    frame["criteria_failed"] = failed
+    frame["passes_all"] = failed == 0
+    reaction_sum = sum(frame[c].astype(float).fillna(0.0).clip(upper=0.0).abs()
+                       for c in ("rxn_electrode", "rxn_electrode_open", "rxn_electrolyte",
+                                 "rxn_electrolyte_open"))
+    shortfall = frame["window_shortfall"].astype(float).replace(np.inf, 10.0)
+    frame["score"] = (frame["e_above_hull"].astype(float).fillna(0.0) + reaction_sum
+                      + weights.get("window_shortfall", 0.1) * shortfall)
+    frame["pareto_rank"] = 0
+    for stack, index in frame.groupby("stack", sort=False).groups.items():
+        frame.loc[index, "pareto_rank"] = pareto_ranks(_objective_matrix(frame.loc[index]))
+    frame["stack_order"] = frame["stack"].map({name: i for i, name in enumerate(stack_order)})
+    frame = frame.sort_values(["stack_order", "criteria_failed", "pareto_rank", "score", "candidate",
+                               "formula"], kind="mergesort").reset_index(drop=True)
+    frame["rank"] = frame.groupby("stack", sort=False).cumcount() + 1
+    frame = frame.drop(columns=["stack_order"])
+    front = ["stack", "rank", "candidate", "formula", "passes_all", "criteria_failed", "pareto_rank", "score"]
+    return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def _objective_matrix(frame: pd.DataFrame) -> np.ndarray:
+    values = frame[OBJECTIVES].astype(float).to_numpy(copy=True)
+    values[:, 2:] = np.nan_to_num(values[:, 2:], nan=0.0)  # no reaction defined: nothing reacts
+    values[:, 0] = np.nan_to_num(values[:, 0], nan=0.0)
+    values[:, 1] = np.nan_to_num(values[:, 1], nan=10.0, posinf=10.0)
+    return np.round(values * _SIGNS, 9)
+
+
+def pareto_ranks(objectives: np.ndarray, block: int = 512) -> np.ndarray:
+    """Non-dominated sorting (all objectives minimised): 1 for the front, 2 for the next, ...
+
+    The dominance matrix (n x n booleans, 83 MB for 9,100 candidates) is built in blocks; fronts are
+    then peeled by updating each candidate's count of dominators.
+    """
+    n = len(objectives)
+    dominators = np.zeros((n, n), dtype=bool)  # [i, j]: j dominates i
+    for start in range(0, n, block):
+        rows = objectives[start:start + block]
+        le = np.all(objectives[None, :, :] <= rows[:, None, :], axis=2)
+        lt = np.any(objectives[None, :, :] < rows[:, None, :], axis=2)
+        dominators[start:start + block] = le & lt
+    counts = dominators.sum(axis=1)
+    ranks = np.zeros(n, dtype=int)
+    level = 1
+    current = np.flatnonzero(counts == 0)
+    while current.size:
+        ranks[current] = level
+        counts[current] = -1
+        counts -= dominators[:, current].sum(axis=1)
+        current = np.flatnonzero(counts == 0)
+        level += 1
+    return ranks
