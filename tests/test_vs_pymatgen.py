@@ -192,3 +192,15 @@ def test_single_lp_minimum_equals_kink_minimum(table, a, b, potential):
                               minimum_only=True)
     assert len(fast.kinks) == 1
     assert fast.most_negative.reaction_energy == pytest.approx(full.most_negative.reaction_energy, abs=1e-9)
+
+
+def test_eight_element_kinks_match_pymatgen(table):
+    """Li6PS5Cl | NMC811 (8 elements): every kink, including one first met as a split point."""
+    ca, cb = C("Li6PS5Cl"), C("LiNi0.8Co0.1Mn0.1O2")
+    cs = table.chemsys(sorted({str(e) for e in (ca + cb).elements}))
+    ours = interface_reaction(cs, ca, cb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = InterfacialReactivity(ca, cb, pymatgen_pd(cs), norm=True, use_hull_energy=True).get_kinks()
+    assert len(ours.kinks) == len(ref)
+    _compare_kinks(ours, ref, "Li6PS5Cl|NMC811")

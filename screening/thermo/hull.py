@@ -250,10 +250,13 @@ def line_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray,
             if tm - ta <= 1e-12 or tb - tm <= 1e-12:
                 continue
         pm = probe(tm)
+        # Every probe is an exact hull point: keep it; points where the hull does not bend are
+        # dropped below. (Keeping only confirmed meeting points loses a vertex that was first met
+        # as a split point and later confirmed at the end of a sub-interval.)
+        if tm - ta > 1e-9 and tb - tm > 1e-9:
+            found[tm] = pm
         support = pa.energy + sa * (tm - ta)
         if pm.energy - support <= tol * max(1.0, abs(pm.energy)):
-            if tm - ta > 1e-9 and tb - tm > 1e-9:
-                found[tm] = pm
             continue
         stack.append((ta, pa, tm, pm))
         stack.append((tm, pm, tb, pb))
@@ -261,8 +264,9 @@ def line_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray,
     return _drop_collinear(kinks)
 
 
-def _drop_collinear(kinks: list[LineKink], tol: float = 1e-9) -> list[LineKink]:
-    """Remove interior points where the hull does not actually bend (numerical duplicates)."""
+def _drop_collinear(kinks: list[LineKink], tol: float = 1e-6) -> list[LineKink]:
+    """Remove interior points where the hull does not bend: slope change below tol (eV per unit t),
+    which is LP round-off (seen: 1e-9..1e-8), not chemistry (real kinks here: 1e-3 and up)."""
     if len(kinks) <= 2:
         return kinks
     kept = [kinks[0]]
