@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: $SCREENING_ENTRIES or ../shared/data/mp_e_form_2019.csv.gz)")
     common.add_argument("--json", action="store_true", help="print JSON (a stable contract) instead of text")
     common.add_argument("--no-cache", action="store_true", help="parse the data file, do not use the cache")
+    common.add_argument("--source", choices=["snapshot", "mp"], default="snapshot",
+                        help="snapshot: the data file (default); mp: the Materials Project via mp-api "
+                             "(needs MP_API_KEY; MP_API_ENDPOINT selects the server)")
+    common.add_argument("--thermo-type", choices=["GGA_GGA+U", "GGA_GGA+U_R2SCAN"], default="GGA_GGA+U",
+                        help="Materials Project mixing scheme (with --source mp)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("stability", parents=[common], help="energy above hull, decomposition energy")
@@ -84,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="potential(s), V vs Li/Li+ (default: 0 and 5)")
     p.add_argument("--energy", type=finite_float, metavar="EV_PER_ATOM")
 
-    from screening.interfaces import screen_cli  # noqa: PLC0415 (keeps `--help` fast)
+    from screening.interfaces import screen_cli, workflow_cli
     screen_cli.add_commands(sub, common)
+    workflow_cli.add_commands(sub, common)
     return parser
 
 
@@ -118,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
-    from screening.interfaces import commands, screen_cli
+    from screening.interfaces import commands, screen_cli, workflow_cli
 
-    handler = getattr(commands, f"run_{args.command}", None) or getattr(screen_cli, f"run_{args.command}")
-    result = handler(args)
-    if args.json:
+    name = f"run_{args.command.replace('-', '_')}"
+    module = next(m for m in (commands, screen_cli, workflow_cli) if hasattr(m, name))
+    result = getattr(module, name)(args)
+    if getattr(args, "json", False):
         print(json.dumps(result["json"], indent=2, sort_keys=False, allow_nan=False))
     else:
         print(result["text"])

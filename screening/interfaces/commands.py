@@ -9,7 +9,13 @@ from screening.thermo.analysis import (analyse_decomposition_at, analyse_pair, a
                                        analyse_window)
 
 
-def _table(args):
+def _table(args, *materials: Material, with_li: bool = True):
+    """The entry table: the data file, or the Materials Project entries of the materials' system."""
+    if getattr(args, "source", "snapshot") == "mp":
+        from screening.data.mp_source import load_mp_entries
+
+        elements = {str(e) for m in materials for e in m.composition.elements} | ({"Li"} if with_li else set())
+        return load_mp_entries(sorted(elements), thermo_type=args.thermo_type, use_cache=not args.no_cache)
     return load_entries(args.entries, use_cache=not args.no_cache)
 
 
@@ -51,7 +57,7 @@ def _header(material: Material) -> str:
 
 def run_stability(args) -> dict:
     material = resolve_material(args.material)
-    table = _table(args)
+    table = _table(args, material, with_li=False)
     result = analyse_stability(table, material.composition, energy=args.energy)
     payload = {"formula": result.formula, "material": material.as_dict(),
                "e_above_hull": result.e_above_hull,
@@ -75,7 +81,7 @@ def run_stability(args) -> dict:
 
 def run_window(args) -> dict:
     material = resolve_material(args.material)
-    table = _table(args)
+    table = _table(args, material)
     window, stab = analyse_window(table, material.composition, as_is=args.as_is, energy=args.energy)
     payload = {"formula": window.formula, "material": material.as_dict(),
                "e_above_hull": stab.e_above_hull,
@@ -107,7 +113,7 @@ def run_pair(args) -> dict:
     potential = args.potential
     if potential is None and (mat_a.potential is not None or mat_b.potential is not None):
         potential = mat_a.potential if mat_a.potential is not None else mat_b.potential
-    table = _table(args)
+    table = _table(args, mat_a, mat_b, with_li=potential is not None)
     result = analyse_pair(table, mat_a.composition, mat_b.composition, potential=potential,
                           use_hull_energy=not args.own_energies,
                           include_no_mixing_energy=not args.mutual_only)
@@ -131,7 +137,7 @@ def run_pair(args) -> dict:
 
 def run_decompose(args) -> dict:
     material = resolve_material(args.material)
-    table = _table(args)
+    table = _table(args, material)
     potentials = args.potential or [0.0, 5.0]
     results = [analyse_decomposition_at(table, material.composition, v, energy=args.energy)
                for v in potentials]

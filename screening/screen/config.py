@@ -68,7 +68,8 @@ class ScreenConfig:
         return merged
 
 
-_TOP_KEYS = {"run", "entries", "candidates", "stacks", "thresholds", "score_weights", "execution"}
+_TOP_KEYS = {"run", "entries", "candidates", "stacks", "thresholds", "score_weights", "execution",
+             "workflow"}
 _CANDIDATE_KEYS = {"data", "grids", "amorphisation_penalty", "charge_balanced", "library",
                    "max_e_above_hull"}
 _DATA_KEYS = {"require", "allow", "exclude", "exclude_radioactive", "exclude_noble_gases",
@@ -165,6 +166,10 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     _check_keys(execution, {"workers", "chunk_size"}, f"{source}: execution")
     cfg.workers = _int(execution.get("workers"), "workers", source, 0, 1024)
     cfg.chunk_size = _int(execution.get("chunk_size", 48), "chunk_size", source, 1, 100000)
+    workflow = raw.get("workflow", {}) or {}
+    _check_keys(workflow, {"shards", "workers_per_job"}, f"{source}: workflow")
+    _int(workflow.get("shards", 8), "shards", source, 1, 10000)
+    _int(workflow.get("workers_per_job", 0), "workers_per_job", source, 0, 1024)
     return cfg
 
 

@@ -25,6 +25,10 @@ CRITERIA = {  # name: (column, direction)
     "rxn_electrolyte": ("rxn_electrolyte", "min"),
     "rxn_electrolyte_open": ("rxn_electrolyte_open", "min"),
 }
+NUMERIC_COLUMNS = ["potential", "e_above_hull", "decomposition_energy", "reduction_potential",
+                   "oxidation_potential", "window_shortfall", "rxn_electrode", "rxn_electrode_x",
+                   "rxn_electrode_open", "rxn_electrode_open_x", "rxn_electrolyte", "rxn_electrolyte_x",
+                   "rxn_electrolyte_open", "rxn_electrolyte_open_x"]
 OBJECTIVES = ["e_above_hull", "window_shortfall", "rxn_electrode_worst", "rxn_electrolyte",
               "rxn_electrolyte_open"]
 _SIGNS = np.array([1.0, 1.0, -1.0, -1.0, -1.0])  # minimise each of sign * column
@@ -36,6 +40,9 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    for column in NUMERIC_COLUMNS:  # fixed dtypes whatever the row source (dicts or parquet)
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     frame["rxn_electrode_worst"] = frame[["rxn_electrode", "rxn_electrode_open"]].min(axis=1, skipna=True)
     for key in ("bare_rxn", "bare_rxn_products", "bare_rxn_open", "bare_rxn_open_products"):
         frame[key] = frame["stack"].map({name: values[key] for name, values in bare.items()})

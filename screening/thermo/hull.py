@@ -183,14 +183,25 @@ class HullSolver:
             if status != highspy.HighsModelStatus.kOptimal:
                 raise InputError("no hull solution along this mixing line "
                                  f"({self._highs.modelStatusToString(status)})")
-            t = float(np.clip(self._highs.getSolution().col_value[n], 0.0, 1.0))
+            solution = self._highs.getSolution()
+            x = np.asarray(solution.col_value)
+            dual = np.asarray(solution.row_dual)
         finally:
             self._highs.deleteCols(1, np.array([n], dtype=np.int32))
+        t = float(np.clip(x[n], 0.0, 1.0))
         if t < 1e-12:
             t = 0.0
         elif t > 1 - 1e-12:
             t = 1.0
-        return t, self.solve(start + t * direction)
+        # The optimal phases and the duals of this LP are those of the hull LP at the optimal mixture
+        # (complementary slackness), so no second solve is needed.
+        composition = c + t * direction
+        basis = np.flatnonzero(x[:n] > AMOUNT_TOL)
+        amounts = self._refine(basis, composition, x[basis])
+        energy = float(self.costs[basis] @ amounts)
+        point = HullPoint(composition, energy, tuple(int(r) for r in self.rows[basis]),
+                          tuple(float(a) for a in amounts), dual)
+        return t, point
 
     def energy(self, composition: np.ndarray) -> float:
         return self.solve(composition).energy

@@ -1,0 +1,15 @@
+# Screening workflow: prepare -> shard -> evaluate (one job per shard) -> rank -> plots and report.
+# Local:  snakemake --profile workflows/profiles/local
+# Slurm:  snakemake --profile workflows/profiles/slurm --configfile workflows/config/demo.yaml
+configfile: "workflows/config/default.yaml"
+
+include: "workflows/rules/common.smk"
+include: "workflows/rules/screen.smk"
+include: "workflows/rules/report.smk"
+
+
+rule all:
+    input:
+        f"{RUN_DIR}/rankings.parquet",
+        f"{RUN_DIR}/report.html",
+    default_target: True

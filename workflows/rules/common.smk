@@ -1,0 +1,22 @@
+# Shared settings. The Snakemake config is the screen config (see screening/screen/config.py) plus a
+# `workflow` section. Each rule's params hold only the config parts it reads, so editing a threshold
+# reruns only the ranking and the report, and editing the stacks reruns everything.
+import json
+import shutil
+import sys
+from pathlib import Path
+
+RUN = str(config.get("run", "default"))
+RUN_DIR = f"results/{RUN}"
+CONFIG_FILE = workflow.configfiles[-1] if workflow.configfiles else "workflows/config/default.yaml"
+WORKFLOW = config.get("workflow", {}) or {}
+N_SHARDS = int(WORKFLOW.get("shards", 8))
+JOB_WORKERS = int(WORKFLOW.get("workers_per_job", 0))
+SHARDS = [f"{k:03d}" for k in range(N_SHARDS)]
+# the package's own command, from the environment Snakemake runs in
+SCREENING = shutil.which("screening") or f"{sys.executable} -m screening"
+
+
+def section(*keys):
+    """A canonical JSON string of config sections (rule params: reruns when they change)."""
+    return json.dumps({k: config.get(k) for k in keys}, sort_keys=True, default=str)

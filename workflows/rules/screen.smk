@@ -1,0 +1,59 @@
+rule prepare:
+    """Parse (or load the cached) entry data once and record its source and hash."""
+    output:
+        f"{RUN_DIR}/data_source.json",
+    params:
+        data=section("entries"),
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    shell:
+        "{SCREENING} data-info --config {CONFIG_FILE} --out {output}"
+
+
+rule shard:
+    """Enumerate the candidates and split them into shards (contiguous chemical systems)."""
+    input:
+        f"{RUN_DIR}/data_source.json",
+    output:
+        expand(f"{RUN_DIR}/shards/shard_{{shard}}.json", shard=SHARDS),
+    params:
+        screen=section("entries", "candidates", "stacks", "execution"),
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    shell:
+        "{SCREENING} shard --config {CONFIG_FILE} --out {output}"
+
+
+rule evaluate:
+    """Evaluate one shard: stability, window and reactions of each candidate in each stack."""
+    input:
+        f"{RUN_DIR}/shards/shard_{{shard}}.json",
+    output:
+        f"{RUN_DIR}/parts/part_{{shard}}.parquet",
+    params:
+        workers=JOB_WORKERS,
+    threads: max(1, JOB_WORKERS)
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    shell:
+        "{SCREENING} evaluate {input} --out {output} --workers {params.workers}"
+
+
+rule rank:
+    """Gather the shards, apply the criteria and rank each stack."""
+    input:
+        parts=expand(f"{RUN_DIR}/parts/part_{{shard}}.parquet", shard=SHARDS),
+    output:
+        rankings=f"{RUN_DIR}/rankings.parquet",
+        csv=f"{RUN_DIR}/rankings.csv",
+        provenance=f"{RUN_DIR}/provenance.json",
+    params:
+        ranking=section("entries", "stacks", "thresholds", "score_weights"),
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    shell:
+        "{SCREENING} rank --config {CONFIG_FILE} --parts {input.parts} --out {RUN_DIR}"
