@@ -10,6 +10,8 @@ include: "workflows/rules/report.smk"
 
 rule all:
     input:
+        # the parts are targets too: a lost or deleted shard result is recomputed (alone)
+        expand(f"{RUN_DIR}/parts/part_{{shard}}.parquet", shard=SHARDS),
         f"{RUN_DIR}/rankings.parquet",
         f"{RUN_DIR}/report.html",
     default_target: True

@@ -35,6 +35,13 @@ def finite_float(text: str) -> float:
     return value
 
 
+def energy_value(text: str) -> float:
+    value = finite_float(text)
+    if not -20.0 <= value <= 10.0:
+        raise argparse.ArgumentTypeError(f"formation energy {value} eV/atom is outside -20..10 eV/atom")
+    return value
+
+
 def potential_value(text: str) -> float:
     value = finite_float(text)
     if not -5.0 <= value <= 10.0:
@@ -60,14 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stability", parents=[common], help="energy above hull, decomposition energy")
     p.add_argument("material", help="formula (LiNbO3, LiNi0.8Co0.1Mn0.1O2) or library name")
-    p.add_argument("--energy", type=finite_float, metavar="EV_PER_ATOM",
+    p.add_argument("--energy", type=energy_value, metavar="EV_PER_ATOM",
                    help="use this formation energy (eV/atom) for the material")
 
     p = sub.add_parser("window", parents=[common], help="electrochemical window vs Li/Li+")
     p.add_argument("material")
     p.add_argument("--as-is", action="store_true",
                    help="keep a metastable compound's own energy instead of lowering it onto the hull")
-    p.add_argument("--energy", type=finite_float, metavar="EV_PER_ATOM")
+    p.add_argument("--energy", type=energy_value, metavar="EV_PER_ATOM")
     p.add_argument("--plot", metavar="FILE", help="write the Li uptake/release profile (PNG or SVG)")
 
     p = sub.add_parser("pair", parents=[common], help="interfacial reaction between two materials")
@@ -87,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("material")
     p.add_argument("--potential", type=potential_value, action="append", metavar="V",
                    help="potential(s), V vs Li/Li+ (default: 0 and 5)")
-    p.add_argument("--energy", type=finite_float, metavar="EV_PER_ATOM")
+    p.add_argument("--energy", type=energy_value, metavar="EV_PER_ATOM")
 
     from screening.interfaces import screen_cli, workflow_cli
     screen_cli.add_commands(sub, common)
@@ -101,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
-            build_parser().print_help()
-            return 2
+            raise InputError("no command given (see 'screening --help')")
         return _dispatch(args)
     except ScreeningError as exc:
         print(f"screening: error: {exc}", file=sys.stderr)

@@ -214,6 +214,17 @@ CATALOGUE = [
     ("plot-window-under-a-file", ["window", "Li3PO4", "--plot", "{fx}/a_file/w.png", "--json"], {}),
     ("plot-window-unsupported-format", ["window", "Li3PO4", "--plot", "{out}/w.txt", "--json"], {}),
     ("plot-pair-is-a-directory", ["pair", "LiCoO2", "LPSCl", "--plot", "{out}", "--json"], {}),
+    ("plot-window-is-a-directory", ["window", "Li3PO4", "--plot", "{out}/dir.png", "--json"], {}),
+    # the Materials Project source: bad credentials fail before any network access
+    ("mp-source-no-key", ["stability", "LiCoO2", "--source", "mp", "--json"],
+     {"MP_API_KEY": "", "SCREENING_CACHE_DIR": "{out}/../cache"}),
+    ("mp-source-malformed-key", ["window", "Li3PO4", "--source", "mp", "--json"],
+     {"MP_API_KEY": "not-a-key", "SCREENING_CACHE_DIR": "{out}/../cache"}),
+    ("mp-source-bad-endpoint", ["stability", "LiCoO2", "--source", "mp", "--json"],
+     {"MP_API_KEY": "0123456789abcdef0123456789abcdef", "MP_API_ENDPOINT": "ftp://example.org",
+      "SCREENING_CACHE_DIR": "{out}/../cache"}),
+    ("unknown-source", ["stability", "LiCoO2", "--source", "nowhere", "--json"], {}),
+    ("unknown-thermo-type", ["stability", "LiCoO2", "--source", "mp", "--thermo-type", "PBE", "--json"], {}),
     # screen
     ("screen-config-malformed-yaml", ["screen", "--config", "{fx}/malformed.yaml", "--out", "{out}/run", "--json"], {}),
     ("screen-config-tab-yaml", ["screen", "--config", "{fx}/tab.yaml", "--out", "{out}/run", "--json"], {}),
@@ -243,7 +254,8 @@ CATALOGUE = [
                                  "--json"], {}),
     ("screen-workers-abc", ["screen", "--config", "{fx}/small.yaml", "--workers", "abc", "--out", "{out}/run",
                             "--json"], {}),
-    ("screen-limit-zero", ["screen", "--config", "{fx}/small.yaml", "--limit", "0", "--out", "{out}/run", "--json"], {}),
+    ("screen-limit-zero",
+     ["screen", "--config", "{fx}/small.yaml", "--limit", "0", "--out", "{out}/run", "--json"], {}),
     ("screen-scheduler-garbage",
      ["screen", "--config", "{fx}/small.yaml", "--scheduler", "not-an-address", "--out", "{out}/run", "--json"], {}),
 ]
@@ -260,7 +272,8 @@ def places(tmp_path, monkeypatch):
     make_fixtures(fx)
     out.mkdir()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SCREENING_DEBUG", raising=False)
+    for name in ("SCREENING_DEBUG", "SCREENING_ENTRIES", "MP_API_KEY", "MP_API_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
     return fx, out
 
 
@@ -268,17 +281,51 @@ def test_catalogue_is_large_and_ids_are_unique():
     ids = [case[0] for case in CATALOGUE]
     assert len(ids) == len(set(ids))
     assert len(ids) >= 45
+    assert set(MENTIONS) <= set(ids)
 
 
-@pytest.mark.parametrize("argv, env", [pytest.param(a, e, id=i) for i, a, e in CATALOGUE])
-def test_bad_input_cli(argv, env, places, monkeypatch, capsys):
+# The one error line must name what is wrong: the data file, the config file, the output path, ...
+MENTIONS = {
+    "entries-missing-file": "nope.csv.gz", "env-entries-missing-file": "nope.csv.gz",
+    "env-entries-corrupt-gz": "corrupt.csv.gz", "entries-is-a-directory": "{fx}",
+    "entries-corrupt-gz": "corrupt.csv.gz", "entries-truncated-gz": "truncated.csv.gz",
+    "entries-empty-gz": "empty.csv.gz", "entries-bad-header": "bad_header.csv",
+    "entries-bad-energy": "bad_energy.csv", "entries-nan-energy": "nan_energy.csv",
+    "entries-bad-formula": "bad_formula.csv", "entries-unknown-element": "unknown_element.csv",
+    "entries-zero-atom-formula": "zero_atoms.csv", "entries-too-few-fields": "too_few_fields.csv",
+    "entries-empty-file": "empty.csv", "entries-header-only": "header_only.csv",
+    "entries-not-utf8": "not_utf8.csv", "entries-json-not-a-list": "not_list.json",
+    "entries-json-non-entries": "non_entries.json", "entries-json-invalid": "invalid.json",
+    "entries-json-empty-list": "empty_list.json", "entries-json-nan-energy": "nan_entry.json",
+    "entries-json-gz-corrupt": "corrupt.json.gz", "screen-corrupt-entries": "corrupt.csv.gz",
+    "screen-config-malformed-yaml": "malformed.yaml", "screen-config-tab-yaml": "tab.yaml",
+    "screen-config-binary": "binary.yaml", "screen-config-list": "list.yaml",
+    "screen-config-scalar": "scalar.yaml", "screen-config-unknown-key": "colour",
+    "screen-config-threshold-string": "e_above_hull", "screen-config-threshold-nan": "rxn_electrode",
+    "screen-config-unknown-stack-material": "NMC999", "screen-config-noble-gas-grid": "Xe",
+    "screen-config-missing": "nope.yaml", "screen-out-under-a-file": "a_file",
+    "screen-out-is-a-file": "a_file", "screen-out-in-proc": "/proc/screening-bad-input",
+    "screen-scheduler-garbage": "not-an-address", "noble-gas-He": "He", "noble-gas-XeF2": "Xe",
+    "noble-gas-in-pair": "Kr", "unknown-element-Xx": "Xx", "unknown-element-Q": "Q",
+    "plot-window-under-a-file": "a_file", "plot-window-unsupported-format": "w.txt",
+    "plot-window-is-a-directory": "dir.png", "mp-source-no-key": "MP_API_KEY",
+    "mp-source-malformed-key": "MP_API_KEY", "mp-source-bad-endpoint": "ftp://",
+}
+
+
+@pytest.mark.parametrize("argv, env, mention",
+                         [pytest.param(a, e, MENTIONS.get(i), id=i) for i, a, e in CATALOGUE])
+def test_bad_input_cli(argv, env, mention, places, monkeypatch, capsys):
     fx, out = places
+    (out / "dir.png").mkdir()  # a folder with a plot's name
     for key, value in env.items():
         monkeypatch.setenv(key, _fill(value, fx, out))
     before = files_under(fx)
     code = main([_fill(a, fx, out) for a in argv])
     stdout, stderr = capsys.readouterr()
     assert_one_line_error(code, stdout, stderr)
+    if mention:
+        assert _fill(mention, fx, out) in stderr, f"the error does not name {mention!r}: {stderr!r}"
     assert files_under(out) == [], "partial output left behind"
     assert files_under(fx) == before, "something was written beside the inputs"
 
@@ -436,11 +483,6 @@ def _real_cache_bytes(data: Path, cache: Path, monkeypatch) -> bytes:
     return _cache_file(cache, data).read_bytes()
 
 
-def _npz(path: Path, **arrays) -> None:
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
 def _bad_caches(real: bytes, sha: str, good_arrays: dict) -> dict:
     import io
 
@@ -539,7 +581,7 @@ def _check_composition(comp: Composition) -> None:
     assert all(isinstance(el, Element) for el in comp.elements)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(any_text)
 @example("Li1e308O1e308")
 @example("Li" * 5000)
@@ -553,7 +595,7 @@ def test_fuzz_parse_formula(text):
     _check_composition(comp)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(any_text)
 @example("Li1e308O1e308@4V")
 @example("NMC811@charged@4V")
@@ -600,7 +642,8 @@ def formulas(draw):
     return "".join(parts), Composition(totals)
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.filterwarnings("ignore:No Pauling electronegativity")
+@settings(max_examples=300, deadline=None, database=None)
 @given(formulas(), st.sampled_from([None, 0.0, 1.5, 4.3, -0.5, 9.99]))
 def test_fuzz_valid_formula_round_trips(case, volts):
     text, built = case

@@ -114,7 +114,7 @@ def test_windows(tmp_path, windows):
 def test_voltage_profile(tmp_path, profile_window):
     check_png(plot_voltage_profile(profile_window, tmp_path / "p.png"))
     check_svg(plot_voltage_profile(profile_window, tmp_path / "p.svg"), "Li6PS5Cl",
-              "Potential (V vs Li/Li\u207a)", "stable window 1.72\u20132.14 V", "Li2S + P + LiCl",
+              "Potential (V vs Li/Li\u207a)", "stable window 1.72\u20132.14 V", "Li2S + LiCl + P",
               "Reduction (Li uptake)")
     only(tmp_path, "p.png", "p.svg")
 

@@ -18,18 +18,19 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Element
 
 from screening.data.table import DataSource, EntryTable
 from screening.errors import DataError
 
-CACHE_FORMAT = 1  # bump when the cached arrays change meaning
+CACHE_FORMAT = 2  # bump when the cached arrays or the parser change
 ENV_ENTRIES = "SCREENING_ENTRIES"
 ENV_CACHE = "SCREENING_CACHE_DIR"
 SNAPSHOT_NAME = "mp_e_form_2019.csv.gz"
 SNAPSHOT_DESCRIPTION = ("Materials Project GGA/GGA+U formation energies (legacy corrections), "
                         "retrieved 2019-04-02 (Matbench mp_e_form)")
 _TOKEN = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d+)?)")
+_ELEMENTS = frozenset(el.symbol for el in Element)
 
 
 def default_entries_path() -> Path:
@@ -125,8 +126,17 @@ def _read_cache(cache_file: Path, source: DataSource) -> EntryTable | None:
         with np.load(cache_file, allow_pickle=False) as arrays:
             if str(arrays["sha256"]) != source.sha256 or int(arrays["format"]) != CACHE_FORMAT:
                 return None
-            return EntryTable(arrays["elements"].tolist(), arrays["names"], arrays["indptr"],
-                              arrays["indices"], arrays["amounts"], arrays["energies"],
+            names, indptr, indices = arrays["names"], arrays["indptr"], arrays["indices"]
+            n, elements = len(names), arrays["elements"].tolist()
+            consistent = (indptr.ndim == 1 and len(indptr) == n + 1 and indptr[0] == 0
+                          and np.all(np.diff(indptr) >= 1) and len(indices) == indptr[-1]
+                          and len(arrays["amounts"]) == indptr[-1]
+                          and all(len(arrays[k]) == n for k in ("energies", "n_polymorphs", "user_supplied"))
+                          and (len(indices) == 0 or (indices.min() >= 0 and indices.max() < len(elements)))
+                          and np.all(np.isfinite(arrays["energies"])) and np.all(arrays["amounts"] > 0))
+            if not consistent:
+                return None
+            return EntryTable(elements, names, indptr, indices, arrays["amounts"], arrays["energies"],
                               arrays["n_polymorphs"], source, arrays["user_supplied"])
     except Exception:
         return None
@@ -181,7 +191,8 @@ def _parse_csv(path: Path, source: DataSource) -> EntryTable:
 
 def _parse_data_formula(formula: str, path: Path, lineno: int) -> Composition:
     tokens = _TOKEN.findall(formula)
-    if not tokens or "".join(el + num for el, num in tokens) != formula:
+    if (not tokens or "".join(el + num for el, num in tokens) != formula
+            or any(el not in _ELEMENTS or float(num) <= 0 for el, num in tokens)):
         raise DataError(f"corrupt data file {path}: line {lineno} formula {formula!r}")
     try:
         return Composition({el: float(num) for el, num in tokens})

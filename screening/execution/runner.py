@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from screening.data.snapshot import load_entries
-from screening.errors import ScreeningError
+from screening.errors import InputError, ScreeningError
 from screening.screen.candidates import Candidate
 from screening.screen.evaluate import evaluate_candidates
 from screening.screen.stacks import make_stack
@@ -46,13 +47,36 @@ def run_task(task: Task) -> tuple[int, list[dict]]:
 
 def make_tasks(candidates: list[Candidate], stack_specs: list[dict], entries_path: str,
                max_e_above_hull: float | None, chunk_size: int) -> list[Task]:
-    """Chunks of candidates sorted by element set (ties by formula): deterministic for given inputs."""
-    ordered = sorted(candidates, key=lambda c: (c.elements, c.formula, c.proxy_for or "", c.name))
+    """Chunks of about chunk_size candidates, cut only between chemical systems.
+
+    A chemical system's candidates always share one chunk and are evaluated in the same order, so
+    each number is computed with the same LP history (warm starts) however the screen is split into
+    chunks, shards or workers: the results are byte-identical.
+    """
     tasks = []
-    for k, start in enumerate(range(0, len(ordered), chunk_size)):
-        chunk = tuple(c.as_dict() for c in ordered[start:start + chunk_size])
-        tasks.append(Task(k, chunk, tuple(stack_specs), entries_path, max_e_above_hull))
+    for k, chunk in enumerate(group_chunks(candidates, chunk_size)):
+        tasks.append(Task(k, tuple(c.as_dict() for c in chunk), tuple(stack_specs), entries_path,
+                          max_e_above_hull))
     return tasks
+
+
+def sort_key(candidate: Candidate):
+    return (candidate.elements, candidate.formula, candidate.proxy_for or "", candidate.name)
+
+
+def group_chunks(candidates: list[Candidate], size: int) -> list[list[Candidate]]:
+    """Sorted candidates in chunks of at least `size` (the last may be smaller), whole systems only."""
+    ordered = sorted(candidates, key=sort_key)
+    chunks: list[list[Candidate]] = []
+    current: list[Candidate] = []
+    for candidate in ordered:
+        if len(current) >= size and candidate.elements != current[-1].elements:
+            chunks.append(current)
+            current = []
+        current.append(candidate)
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def default_workers() -> int:
@@ -83,6 +107,15 @@ def execute(tasks: list[Task], workers: int | None = None, scheduler: str | None
     return [row for task in tasks for row in results[task.index]]
 
 
+_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|ws|wss)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+
+
+def check_scheduler_address(address: str) -> None:
+    """One clear error for an address dask cannot use (before any work starts)."""
+    if not _ADDRESS.match(address):
+        raise InputError(f"not a dask scheduler address: {address!r} (expected tcp://host:port)")
+
+
 def _execute_dask(tasks, workers, scheduler, progress) -> Iterable[tuple[int, list[dict]]]:
     import dask
     from distributed import Client, LocalCluster, as_completed
@@ -91,9 +124,10 @@ def _execute_dask(tasks, workers, scheduler, progress) -> Iterable[tuple[int, li
     cluster = None
     try:
         if scheduler:
+            check_scheduler_address(scheduler)
             try:
                 client = Client(scheduler, timeout="20s")
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:
                 raise ScreeningError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
         else:
             n = workers or default_workers()

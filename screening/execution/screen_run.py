@@ -15,7 +15,7 @@ import pandas as pd
 
 from screening.data.snapshot import atomic_write_bytes, load_entries
 from screening.errors import InputError
-from screening.execution.runner import default_workers, execute, make_tasks
+from screening.execution.runner import check_scheduler_address, default_workers, execute, make_tasks
 from screening.provenance import CONVENTIONS, clean_numbers, now_utc, package_versions
 from screening.screen.config import ScreenConfig
 from screening.screen.evaluate import bare_pairs
@@ -84,12 +84,16 @@ def write_json(path: Path, payload: dict) -> None:
 def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
                scheduler: str | None = None, progress_factory=None, limit: int | None = None) -> pd.DataFrame:
     """Enumerate, evaluate, rank and write `out_dir`. Returns the rankings."""
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"the output folder {out_dir} is a file")
+    table = load_entries(config.entries)
+    candidates = config.candidates(table)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
-    table = load_entries(config.entries)
-    candidates = config.candidates(table)
     if limit is not None:
         candidates = candidates[:limit]
     started = time.perf_counter()

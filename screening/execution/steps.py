@@ -15,7 +15,7 @@ import pandas as pd
 
 from screening.data.snapshot import atomic_write_bytes, load_entries
 from screening.errors import DataError, InputError
-from screening.execution.runner import execute, make_tasks
+from screening.execution.runner import execute, group_chunks, make_tasks
 from screening.execution.screen_run import provenance, rank_rows, write_json, write_rankings
 from screening.screen.candidates import Candidate
 from screening.screen.config import ScreenConfig
@@ -26,12 +26,18 @@ SHARD_FORMAT = 1
 def write_shards(config: ScreenConfig, shard_paths: list[Path]) -> int:
     """Enumerate candidates and split them into len(shard_paths) shard files; returns the count."""
     table = load_entries(config.entries)
-    candidates = sorted(config.candidates(table),
-                        key=lambda c: (c.elements, c.formula, c.proxy_for or "", c.name))
+    candidates = config.candidates(table)
     n = len(shard_paths)
-    for k, path in enumerate(shard_paths):
-        # contiguous slices keep a chemical system's candidates together
-        part = candidates[k * len(candidates) // n:(k + 1) * len(candidates) // n]
+    # whole chemical systems per shard (see group_chunks), about the same number of candidates each
+    systems = group_chunks(candidates, 1)
+    bounds = [round(k * len(candidates) / n) for k in range(n + 1)]
+    parts: list[list[Candidate]] = [[] for _ in range(n)]
+    done = 0
+    for system in systems:
+        k = min(n - 1, next(i for i in range(n) if done < bounds[i + 1] or i == n - 1))
+        parts[k].extend(system)
+        done += len(system)
+    for k, (path, part) in enumerate(zip(shard_paths, parts)):
         payload = {"format": SHARD_FORMAT, "shard": k, "n_shards": n, "entries": table.source.path,
                    "entries_sha256": table.source.sha256, "stacks": config.stack_specs,
                    "max_e_above_hull": config.max_e_above_hull, "chunk_size": config.chunk_size,

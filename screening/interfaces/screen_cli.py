@@ -20,9 +20,12 @@ def _workers(text: str) -> int:
 
 
 def _positive(text: str) -> int:
-    value = _workers(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 10_000_000:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value}")
     return value
 
 

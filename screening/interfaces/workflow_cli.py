@@ -8,11 +8,13 @@ from pathlib import Path
 def add_commands(sub, common) -> None:
     p = sub.add_parser("data-info", help="workflow step: load (and cache) the entry data, record its source")
     p.add_argument("--config", metavar="FILE.yaml")
+    p.add_argument("--config-json", metavar="JSON", help="the config as a JSON string (from Snakemake)")
     p.add_argument("--out", required=True, metavar="FILE.json")
     p.add_argument("--entries", metavar="PATH")
 
     p = sub.add_parser("shard", help="workflow step: enumerate candidates and split them into shard files")
     p.add_argument("--config", metavar="FILE.yaml")
+    p.add_argument("--config-json", metavar="JSON", help="the config as a JSON string (from Snakemake)")
     p.add_argument("--out", nargs="+", required=True, metavar="SHARD.json")
     p.add_argument("--entries", metavar="PATH")
 
@@ -27,17 +29,33 @@ def add_commands(sub, common) -> None:
 
     p = sub.add_parser("rank", help="workflow step: gather evaluated shards and rank")
     p.add_argument("--config", metavar="FILE.yaml")
+    p.add_argument("--config-json", metavar="JSON", help="the config as a JSON string (from Snakemake)")
     p.add_argument("--parts", nargs="+", required=True, metavar="PART.parquet")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--entries", metavar="PATH")
 
 
+def _config(args):
+    """The screen config from --config-json, else --config FILE, else the defaults."""
+    import json
+
+    from screening.errors import InputError
+    from screening.screen.config import config_from_dict, load_config
+
+    if getattr(args, "config_json", None):
+        try:
+            raw = json.loads(args.config_json)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"--config-json is not valid JSON: {exc}") from None
+        return config_from_dict(raw, source="--config-json")
+    return load_config(args.config)
+
+
 def run_data_info(args) -> dict:
     from screening.data.snapshot import load_entries
     from screening.execution.screen_run import write_json
-    from screening.screen.config import load_config
 
-    config = load_config(args.config)
+    config = _config(args)
     table = load_entries(args.entries or config.entries)
     payload = {"data_source": table.source.as_dict(), "compositions": len(table),
                "elements": len(table.elements)}
@@ -48,9 +66,8 @@ def run_data_info(args) -> dict:
 
 def run_shard(args) -> dict:
     from screening.execution.steps import write_shards
-    from screening.screen.config import load_config
 
-    config = load_config(args.config)
+    config = _config(args)
     if args.entries:
         config.entries = args.entries
     count = write_shards(config, [Path(p) for p in args.out])
@@ -67,9 +84,8 @@ def run_evaluate(args) -> dict:
 
 def run_rank(args) -> dict:
     from screening.execution.steps import rank_parts
-    from screening.screen.config import load_config
 
-    config = load_config(args.config)
+    config = _config(args)
     if args.entries:
         config.entries = args.entries
     frame = rank_parts(config, [Path(p) for p in args.parts], Path(args.out))

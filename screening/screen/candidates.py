@@ -141,6 +141,8 @@ def grid(ends: tuple[str, str], step: float, penalty: float = 0.0) -> list[Candi
         comp = Composition({el: round(x * a[el] + (1 - x) * b[el], 10)
                             for el in set(a.elements) | set(b.elements)})
         comp = Composition({el: amt for el, amt in comp.items() if amt > 0})
+        integer_formula, _ = comp.get_integer_formula_and_factor(max_denominator=1000)
+        comp = Composition(integer_formula)  # LiAl3O5 rather than Li0.5Al1.5O2.5
         label = f"{x:g}{a.reduced_formula}-{1 - x:g}{b.reduced_formula}"
         out.append(Candidate(label, comp, ("grid",), hypothetical=True, energy_penalty=penalty,
                              note=f"hypothetical point on the {a.reduced_formula}-{b.reduced_formula} line"))

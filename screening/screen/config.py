@@ -15,6 +15,7 @@ import yaml
 from screening.errors import InputError
 from screening.screen.candidates import (TOXIC_OR_SCARCE, Candidate, DataFilter, charge_balanced_spaces,
                                          from_data, from_library, grid, merge)
+from screening.screen.materials import resolve_material
 from screening.screen.stacks import SEED_STACKS, Stack, make_stack
 
 DEFAULT_THRESHOLDS = {
@@ -100,7 +101,9 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     cfg = ScreenConfig(raw=raw)
     cfg.run = _run_name(raw.get("run", "default"), source)
     entries = raw.get("entries")
-    cfg.entries = None if entries is None else str(entries)
+    if entries is not None and (not isinstance(entries, str) or not entries.strip()):
+        raise InputError(f"{source}: 'entries' must be a file path, got {entries!r}")
+    cfg.entries = entries
     cand = raw.get("candidates", {}) or {}
     if not isinstance(cand, dict):
         raise InputError(f"{source}: 'candidates' must be a mapping")
@@ -130,6 +133,9 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
         if not isinstance(spec, dict) or not isinstance(spec.get("ends"), list) or len(spec["ends"]) != 2:
             raise InputError(f"{source}: each grid needs 'ends: [A, B]' (and optionally step, penalty)")
         _check_keys(spec, {"ends", "step", "penalty"}, f"{source}: grid")
+        ends = [resolve_material(str(end)).composition for end in spec["ends"]]
+        if ends[0].reduced_composition == ends[1].reduced_composition:
+            raise InputError(f"{source}: grid ends are the same composition ({ends[0].reduced_formula})")
         _number(spec.get("step", 0.1), "grid step", source, 1e-3, 0.5)
         if "penalty" in spec:
             _number(spec["penalty"], "grid penalty", source, 0, 2)
@@ -182,6 +188,8 @@ def _check_keys(mapping: dict, allowed: set, where: str) -> None:
 
 
 def _run_name(value, source: str) -> str:
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise InputError(f"{source}: run name must be text, got {value!r}")
     text = str(value)
     if not text or len(text) > 100 or not all(ch.isalnum() or ch in "-_." for ch in text) or text[0] == ".":
         raise InputError(f"{source}: run name {text!r} must be 1-100 letters, digits, '-', '_' or '.'")

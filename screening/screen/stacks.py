@@ -60,6 +60,8 @@ def make_stack(spec: dict) -> Stack:
     if potential is None:
         raise InputError(f"stack electrode {spec['electrode']!r} has no operating potential: give potential")
     try:
+        if isinstance(potential, bool):
+            raise TypeError
         potential = float(potential)
     except (TypeError, ValueError):
         raise InputError(f"stack potential must be a number, got {spec.get('potential')!r}") from None
@@ -69,6 +71,8 @@ def make_stack(spec: dict) -> Stack:
     if side == "cathode" and entry is not None and entry.charged:
         charged = resolve_material(f"{entry.name}@{potential:g}V")
         electrode = resolve_material(entry.name)
+    if spec.get("name") is not None and not isinstance(spec["name"], str):
+        raise InputError(f"stack name must be text, got {spec['name']!r}")
     name = spec.get("name") or f"{electrode.label}|{electrolyte.label}"
     if electrode.composition.reduced_composition == electrolyte.composition.reduced_composition:
         raise InputError(f"stack {name}: electrode and electrolyte are the same composition")

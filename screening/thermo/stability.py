@@ -43,7 +43,7 @@ class Stability:
 
 def decomposition_dict(solver: HullSolver, point) -> dict[str, float]:
     """{reduced formula: atom fraction} of a hull point, largest first, ties by name."""
-    pairs = sorted(zip(solver.phase_names(point), point.amounts), key=lambda p: (-p[1], p[0]))
+    pairs = sorted(zip(solver.phase_names(point), point.amounts), key=lambda p: (-round(p[1], 6), p[0]))
     return {name: float(amount) for name, amount in pairs}
 
 
@@ -119,6 +119,6 @@ def decomposition_at_potential(chemsys: ChemSys, comp: Composition, potential: f
     if delta == 0.0:
         products = {comp.reduced_formula: 1.0}
         ion_atoms = comp.reduced_composition[ion]
-    products = dict(sorted(products.items(), key=lambda p: (-p[1], p[0])))
+    products = dict(sorted(products.items(), key=lambda p: (-round(p[1], 6), p[0])))
     return DecompositionAtPotential(comp.reduced_formula, float(potential), float(delta) + 0.0,
                                     float(ion_atoms - comp.reduced_composition[ion]), products)

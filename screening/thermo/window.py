@@ -117,7 +117,7 @@ class _LiLine:
         for row, amount in zip(kink.point.phases, kink.point.amounts):
             name = self.chemsys.names[row]
             out[name] = float(amount * total_atoms / self.chemsys.atoms_per_formula[row])
-        return dict(sorted(out.items(), key=lambda p: (-p[1], p[0])))
+        return dict(sorted(out.items(), key=lambda p: (-round(p[1], 6), p[0])))
 
     def locate(self) -> tuple[int | None, int]:
         """(vertex index at t0 or None, index of the segment containing t0 or left of the vertex)."""

@@ -6,9 +6,16 @@ import shutil
 import sys
 from pathlib import Path
 
+import copy
+
+if workflow.overwrite_configfiles:
+    # --configfile replaces the default config instead of merging into it (a demo config must not
+    # inherit the default screen's candidates)
+    config.clear()
+    config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
+
 RUN = str(config.get("run", "default"))
 RUN_DIR = f"results/{RUN}"
-CONFIG_FILE = workflow.configfiles[-1] if workflow.configfiles else "workflows/config/default.yaml"
 WORKFLOW = config.get("workflow", {}) or {}
 N_SHARDS = int(WORKFLOW.get("shards", 8))
 JOB_WORKERS = int(WORKFLOW.get("workers_per_job", 0))
@@ -18,5 +25,6 @@ SCREENING = shutil.which("screening") or f"{sys.executable} -m screening"
 
 
 def section(*keys):
-    """A canonical JSON string of config sections (rule params: reruns when they change)."""
-    return json.dumps({k: config.get(k) for k in keys}, sort_keys=True, default=str)
+    """A canonical JSON string of the config sections a rule reads: passed to the step as
+    --config-json and kept in params, so the rule reruns exactly when they change."""
+    return json.dumps({k: config[k] for k in ("run", *keys) if k in config}, sort_keys=True, default=str)

@@ -8,7 +8,7 @@ rule prepare:
         mem_mb=2000,
         runtime=20,
     shell:
-        "{SCREENING} data-info --config {CONFIG_FILE} --out {output}"
+        "{SCREENING} data-info --config-json {params.data:q} --out {output}"
 
 
 rule shard:
@@ -23,7 +23,7 @@ rule shard:
         mem_mb=2000,
         runtime=20,
     shell:
-        "{SCREENING} shard --config {CONFIG_FILE} --out {output}"
+        "{SCREENING} shard --config-json {params.screen:q} --out {output}"
 
 
 rule evaluate:
@@ -56,4 +56,4 @@ rule rank:
         mem_mb=3000,
         runtime=20,
     shell:
-        "{SCREENING} rank --config {CONFIG_FILE} --parts {input.parts} --out {RUN_DIR}"
+        "{SCREENING} rank --config-json {params.ranking:q} --parts {input.parts} --out {RUN_DIR}"

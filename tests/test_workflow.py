@@ -1,0 +1,153 @@
+"""The Snakemake workflow on the demo config: outputs, reruns, resumption, equality with the CLI and
+with dask (local cluster and a real scheduler with two worker processes), and the notebook."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "workflows" / "config" / "demo.yaml"
+BIN = Path(sys.executable).parent
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = DEMO) -> subprocess.CompletedProcess:
+    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
+           "--configfile", str(configfile), *args]
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+
+
+def planned_jobs(workdir: Path, configfile: Path = DEMO) -> dict[str, int]:
+    """{rule: count} that a dry run would execute."""
+    proc = snakemake(workdir, "-n", configfile=configfile)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    stats = text.split("Job stats:")[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.M)
+            if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir, workdir / "results" / "demo"
+
+
+def test_outputs(demo_run):
+    _, run = demo_run
+    for name in ("rankings.parquet", "rankings.csv", "provenance.json", "report.html", "data_source.json"):
+        assert (run / name).stat().st_size > 0, name
+    pngs = sorted(p.name for p in (run / "plots").glob("*.png"))
+    assert any(p.startswith("ranking_") for p in pngs) and any(p.startswith("windows_") for p in pngs)
+    report = (run / "report.html").read_text()
+    assert "Provenance" in report and "Funnel" in report and "data:image/png;base64" in report
+
+
+def test_rerun_does_nothing_and_a_lost_shard_reruns_alone(demo_run):
+    workdir, run = demo_run
+    assert planned_jobs(workdir) == {}
+    kept = run / "parts" / "part_000.parquet"
+    before = kept.stat().st_mtime_ns
+    (run / "parts" / "part_001.parquet").unlink()
+    assert planned_jobs(workdir) == {"evaluate": 1, "rank": 1, "report": 1, "all": 1}
+    proc = snakemake(workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert kept.stat().st_mtime_ns == before
+    assert planned_jobs(workdir) == {}
+
+
+def test_editing_a_threshold_reruns_only_the_ranking(demo_run, tmp_path):
+    workdir, _ = demo_run
+    edited = yaml.safe_load(DEMO.read_text())
+    edited.setdefault("thresholds", {})["e_above_hull"] = 0.05
+    config = tmp_path / "demo_edited.yaml"
+    config.write_text(yaml.safe_dump(edited))
+    assert planned_jobs(workdir, config) == {"rank": 1, "report": 1, "all": 1}
+
+
+def _screen(out: Path, *extra: str) -> bytes:
+    from screening.cli import main
+
+    assert main(["screen", "--config", str(DEMO), "--out", str(out), "--no-progress", *extra]) == 0
+    return (out / "rankings.csv").read_bytes()
+
+
+def test_cli_serial_local_cluster_and_workflow_agree(demo_run, tmp_path):
+    _, run = demo_run
+    serial = _screen(tmp_path / "serial", "--workers", "0")
+    assert serial == (run / "rankings.csv").read_bytes()
+    assert _screen(tmp_path / "local2", "--workers", "2") == serial
+    assert (tmp_path / "serial" / "rankings.parquet").read_bytes() == \
+        (tmp_path / "local2" / "rankings.parquet").read_bytes()
+
+
+def test_remote_scheduler_with_two_worker_processes(demo_run, tmp_path):
+    _, run = demo_run
+    scheduler_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    scheduler = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                  "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    workers = None
+    try:
+        for _ in range(120):
+            if scheduler_file.exists() and scheduler_file.stat().st_size:
+                break
+            time.sleep(0.5)
+        import json
+
+        address = json.loads(scheduler_file.read_text())["address"]
+        workers = subprocess.Popen([str(BIN / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                    "--no-dashboard", "--host", "127.0.0.1"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=120)
+        remote = _screen(tmp_path / "remote", "--scheduler", address)
+        assert remote == (run / "rankings.csv").read_bytes()
+    finally:
+        for proc in (workers, scheduler):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def test_slurm_profile_dry_run(demo_run):
+    workdir, _ = demo_run
+    proc = snakemake(workdir, "-n", "--forceall", "--profile", str(REPO / "workflows" / "profiles" / "slurm"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "evaluate" in proc.stdout + proc.stderr
+
+
+def test_notebook_executes(demo_run):
+    import nbformat
+    from nbclient import NotebookClient
+
+    _, run = demo_run
+    notebook = nbformat.read(REPO / "workflows" / "notebooks" / "rankings.ipynb", as_version=4)
+    os.environ["SCREENING_RUN_DIR"] = str(run)
+    try:
+        NotebookClient(notebook, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(REPO / "workflows" / "notebooks")}}).execute()
+    finally:
+        os.environ.pop("SCREENING_RUN_DIR", None)
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
