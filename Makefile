@@ -13,14 +13,17 @@ $(BIN)/screening: pyproject.toml
 
 setup: $(BIN)/screening
 
+# The main job: the default screen through the Snakemake workflow -> results/default/
+# (rankings.parquet/csv, provenance.json, plots/, report.html). A second run does nothing.
 run: setup
-	$(BIN)/screening screen --out results/default
+	$(BIN)/snakemake --profile workflows/profiles/local
 
 test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python benchmarks/bench_pair.py
+	$(BIN)/python benchmarks/bench_screen.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

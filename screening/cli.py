@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: $SCREENING_ENTRIES or ../shared/data/mp_e_form_2019.csv.gz)")
     common.add_argument("--json", action="store_true", help="print JSON (a stable contract) instead of text")
     common.add_argument("--no-cache", action="store_true", help="parse the data file, do not use the cache")
+    common.add_argument("--user-entries", action="append", metavar="FILE",
+                        help="add or override entries: pymatgen entry JSON or vasprun.xml (repeatable)")
+    common.add_argument("--user-scheme", choices=["legacy", "MP2020"],
+                        help="correction scheme of the user entries (inferred from the data source)")
     common.add_argument("--source", choices=["snapshot", "mp"], default="snapshot",
                         help="snapshot: the data file (default); mp: the Materials Project via mp-api "
                              "(needs MP_API_KEY; MP_API_ENDPOINT selects the server)")

@@ -124,3 +124,23 @@ def test_installed_entry_points(entry):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)  # nothing else (no solver banner) on stdout
     assert data["oxidation_potential"] == pytest.approx(3.758, abs=5e-3)
+
+
+def test_user_entries_join_the_hull_and_are_recorded(capsys, tmp_path, table):
+    """A user's formation energy (PDEntry JSON) 20 meV/atom below the hull makes LiAl5O8 unstable."""
+    from monty.serialization import dumpfn
+    from pymatgen.analysis.phase_diagram import PDEntry
+    from pymatgen.core import Composition
+
+    from screening.thermo.analysis import analyse_stability
+
+    comp = Composition("LiAl7O11")
+    hull = analyse_stability(table, comp).hull_energy
+    path = tmp_path / "mine.json"
+    dumpfn([PDEntry(comp, (hull - 0.02) * comp.num_atoms)], path)
+    base = run_json(capsys, "stability", "LiAl5O8")
+    mine = run_json(capsys, "stability", "LiAl5O8", "--user-entries", str(path))
+    assert base["e_above_hull"] == 0.0 and mine["e_above_hull"] > 0.005
+    assert "LiAl7O11" in mine["decomposition"]
+    assert mine["provenance"]["user_supplied_entries"] == ["LiAl7O11"]
+    assert mine["provenance"]["data_source"]["user_entries"][0]["path"].endswith("mine.json")

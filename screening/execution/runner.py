@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from screening.data.snapshot import load_entries
+from screening.data.sources import load_table
 from screening.errors import InputError, ScreeningError
 from screening.screen.candidates import Candidate
 from screening.screen.evaluate import evaluate_candidates
@@ -30,23 +30,26 @@ class Task:
     stack_specs: tuple[dict, ...]
     entries_path: str
     max_e_above_hull: float | None
+    user_entries: tuple[str, ...] = ()
+    user_scheme: str | None = None
 
 
 @functools.lru_cache(maxsize=4)
-def _table(path: str):
-    return load_entries(path)
+def _table(path: str, user_entries: tuple[str, ...], user_scheme: str | None):
+    return load_table(path, user_entries, user_scheme)
 
 
 def run_task(task: Task) -> tuple[int, list[dict]]:
     """Evaluate one task (runs on a dask worker or in-process)."""
-    table = _table(task.entries_path)
+    table = _table(task.entries_path, task.user_entries, task.user_scheme)
     stacks = [make_stack(spec) for spec in task.stack_specs]
     candidates = [Candidate.from_dict(c) for c in task.candidates]
     return task.index, evaluate_candidates(table, candidates, stacks, task.max_e_above_hull)
 
 
 def make_tasks(candidates: list[Candidate], stack_specs: list[dict], entries_path: str,
-               max_e_above_hull: float | None, chunk_size: int) -> list[Task]:
+               max_e_above_hull: float | None, chunk_size: int, user_entries: tuple[str, ...] = (),
+               user_scheme: str | None = None) -> list[Task]:
     """Chunks of about chunk_size candidates, cut only between chemical systems.
 
     A chemical system's candidates always share one chunk and are evaluated in the same order, so
@@ -56,7 +59,7 @@ def make_tasks(candidates: list[Candidate], stack_specs: list[dict], entries_pat
     tasks = []
     for k, chunk in enumerate(group_chunks(candidates, chunk_size)):
         tasks.append(Task(k, tuple(c.as_dict() for c in chunk), tuple(stack_specs), entries_path,
-                          max_e_above_hull))
+                          max_e_above_hull, tuple(user_entries), user_scheme))
     return tasks
 
 

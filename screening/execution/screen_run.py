@@ -13,7 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
-from screening.data.snapshot import atomic_write_bytes, load_entries
+from screening.data.snapshot import atomic_write_bytes
 from screening.errors import InputError
 from screening.execution.runner import check_scheduler_address, default_workers, execute, make_tasks
 from screening.provenance import CONVENTIONS, clean_numbers, now_utc, package_versions
@@ -36,7 +36,7 @@ SCREEN_CONVENTIONS = {
 def evaluate_rows(config: ScreenConfig, table, candidates, workers=None, scheduler=None,
                   progress: Callable[[int], None] | None = None) -> list[dict]:
     tasks = make_tasks(candidates, config.stack_specs, table.source.path, config.max_e_above_hull,
-                       config.chunk_size)
+                       config.chunk_size, config.user_entries, config.user_scheme)
     return execute(tasks, workers=workers, scheduler=scheduler, progress=progress)
 
 
@@ -69,6 +69,7 @@ def provenance(config: ScreenConfig, table, n_candidates: int, extra: dict | Non
         "run": config.run, "created": now_utc(),
         "data_source": table.source.as_dict(),
         "user_supplied_entries": sorted(table.names[table.user_supplied].tolist()),
+        "user_entry_files": list(config.user_entries), "user_scheme": config.user_scheme,
         "conventions": SCREEN_CONVENTIONS,
         "thresholds": config.thresholds, "score_weights": config.score_weights,
         "max_e_above_hull_for_candidates": config.max_e_above_hull,
@@ -88,7 +89,7 @@ def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
         check_scheduler_address(scheduler)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"the output folder {out_dir} is a file")
-    table = load_entries(config.entries)
+    table = config.table()
     candidates = config.candidates(table)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

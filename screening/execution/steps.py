@@ -13,19 +13,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from screening.data.snapshot import atomic_write_bytes, load_entries
+from screening.data.snapshot import atomic_write_bytes
+from screening.data.sources import load_table
 from screening.errors import DataError, InputError
 from screening.execution.runner import execute, group_chunks, make_tasks
 from screening.execution.screen_run import provenance, rank_rows, write_json, write_rankings
 from screening.screen.candidates import Candidate
 from screening.screen.config import ScreenConfig
 
-SHARD_FORMAT = 1
+SHARD_FORMAT = 2
 
 
 def write_shards(config: ScreenConfig, shard_paths: list[Path]) -> int:
     """Enumerate candidates and split them into len(shard_paths) shard files; returns the count."""
-    table = load_entries(config.entries)
+    table = config.table()
     candidates = config.candidates(table)
     n = len(shard_paths)
     # whole chemical systems per shard (see group_chunks), about the same number of candidates each
@@ -40,6 +41,7 @@ def write_shards(config: ScreenConfig, shard_paths: list[Path]) -> int:
     for k, (path, part) in enumerate(zip(shard_paths, parts)):
         payload = {"format": SHARD_FORMAT, "shard": k, "n_shards": n, "entries": table.source.path,
                    "entries_sha256": table.source.sha256, "stacks": config.stack_specs,
+                   "user_entries": list(config.user_entries), "user_scheme": config.user_scheme,
                    "max_e_above_hull": config.max_e_above_hull, "chunk_size": config.chunk_size,
                    "candidates": [c.as_dict() for c in part]}
         write_json(Path(path), payload)
@@ -62,13 +64,13 @@ def evaluate_shard(shard_path: Path, out_path: Path, workers: int | None = 0,
                    scheduler: str | None = None) -> int:
     """Evaluate one shard into a parquet file of rows; returns the number of rows."""
     shard = read_shard(shard_path)
-    table = load_entries(shard["entries"])
+    table = load_table(shard["entries"], tuple(shard["user_entries"]), shard["user_scheme"])
     if table.source.sha256 != shard["entries_sha256"]:
         raise DataError(f"the data file {shard['entries']} changed since the shards were written: "
                         "re-run the split step")
     candidates = [Candidate.from_dict(c) for c in shard["candidates"]]
     tasks = make_tasks(candidates, shard["stacks"], table.source.path, shard["max_e_above_hull"],
-                       shard["chunk_size"])
+                       shard["chunk_size"], tuple(shard["user_entries"]), shard["user_scheme"])
     rows = execute(tasks, workers=workers, scheduler=scheduler)
     frame = pd.DataFrame(rows)
     buffer = io.BytesIO()
@@ -90,7 +92,7 @@ def rank_parts(config: ScreenConfig, part_paths: list[Path], out_dir: Path, n_ca
     frames = [f for f in frames if not f.empty]
     rows = pd.concat(frames, ignore_index=True).to_dict(orient="records") if frames else []
     rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in rows]
-    table = load_entries(config.entries)
+    table = config.table()
     frame = rank_rows(config, table, rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_rankings(frame, out_dir)

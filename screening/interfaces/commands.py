@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from screening.data.snapshot import load_entries
+from screening.data.sources import load_table
 from screening.provenance import CONVENTIONS, clean_numbers, package_versions
 from screening.screen.materials import Material, resolve_material
 from screening.thermo.analysis import (analyse_decomposition_at, analyse_pair, analyse_stability,
@@ -15,8 +15,13 @@ def _table(args, *materials: Material, with_li: bool = True):
         from screening.data.mp_source import load_mp_entries
 
         elements = {str(e) for m in materials for e in m.composition.elements} | ({"Li"} if with_li else set())
-        return load_mp_entries(sorted(elements), thermo_type=args.thermo_type, use_cache=not args.no_cache)
-    return load_entries(args.entries, use_cache=not args.no_cache)
+        table = load_mp_entries(sorted(elements), thermo_type=args.thermo_type, use_cache=not args.no_cache)
+        if args.user_entries:
+            from screening.data.user_entries import merge_user_entries
+
+            table = merge_user_entries(table, args.user_entries, scheme=args.user_scheme)
+        return table
+    return load_table(args.entries, args.user_entries or (), args.user_scheme, use_cache=not args.no_cache)
 
 
 def _provenance(table, material_notes: list[str]) -> dict:

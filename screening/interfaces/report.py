@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from screening.data.snapshot import atomic_write_bytes, load_entries
+from screening.data.snapshot import atomic_write_bytes
+from screening.data.sources import load_table
 from screening.errors import DataError, InputError
 from screening.screen.rank import CRITERIA
 
@@ -101,7 +102,8 @@ def write_report(run_dir: Path) -> Path:
         raise InputError(f"not a finished run folder: {exc.filename} is missing") from None
     except Exception as exc:
         raise DataError(f"cannot read the run folder {run_dir}: {exc}") from None
-    table = load_entries(prov["data_source"]["path"])
+    table = load_table(prov["data_source"]["path"], tuple(prov.get("user_entry_files", [])),
+                       prov.get("user_scheme"))
     plots_dir = run_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
     thresholds = prov.get("thresholds", {})

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from screening.errors import InputError
 from screening.provenance import clean_numbers
 
 
@@ -53,6 +54,13 @@ def run_screen(args) -> dict:
     config = load_config(args.config)
     if args.entries:
         config.entries = args.entries
+    if args.user_entries:
+        config.user_entries = (*config.user_entries, *args.user_entries)
+    if args.user_scheme:
+        config.user_scheme = args.user_scheme
+    if args.source != "snapshot":
+        raise InputError("screens use a data file (--entries); --source mp serves the single-material "
+                         "and pair commands")
     out = Path(args.out) if args.out else Path("results") / config.run
 
     def progress_factory(total: int):

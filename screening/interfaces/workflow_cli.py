@@ -52,11 +52,12 @@ def _config(args):
 
 
 def run_data_info(args) -> dict:
-    from screening.data.snapshot import load_entries
     from screening.execution.screen_run import write_json
 
     config = _config(args)
-    table = load_entries(args.entries or config.entries)
+    if args.entries:
+        config.entries = args.entries
+    table = config.table()
     payload = {"data_source": table.source.as_dict(), "compositions": len(table),
                "elements": len(table.elements)}
     write_json(Path(args.out), payload)

@@ -150,8 +150,11 @@ def grid(ends: tuple[str, str], step: float, penalty: float = 0.0) -> list[Candi
 
 
 def charge_balanced(elements: tuple[str, ...], max_stoichiometry: int = 4,
-                    oxidation_states_set: str = "icsd24") -> list[Candidate]:
-    """Charge-neutral, electronegativity-ordered compositions of exactly these elements (SMACT)."""
+                    oxidation_states_set: str = "icsd24", penalty: float = 0.0) -> list[Candidate]:
+    """Charge-neutral, electronegativity-ordered compositions of exactly these elements (SMACT).
+
+    Hypothetical (like grid points: hull energy plus `penalty` eV/atom) unless the data has them,
+    in which case merging with the data source makes them real."""
     from smact import Element as SmactElement
     from smact.screening import smact_filter
 
@@ -167,13 +170,17 @@ def charge_balanced(elements: tuple[str, ...], max_stoichiometry: int = 4,
         comp = Composition(dict(zip(symbols, stoich)))
         if comp.reduced_formula not in seen:
             seen.add(comp.reduced_formula)
-            out.append(Candidate(comp.reduced_formula, comp.reduced_composition, ("charge_balanced",)))
+            out.append(Candidate(comp.reduced_formula, comp.reduced_composition, ("charge_balanced",),
+                                 hypothetical=True, energy_penalty=penalty,
+                                 note="charge-balanced composition (SMACT)"))
     return sorted(out, key=lambda c: c.formula)
 
 
-def charge_balanced_spaces(base: tuple[str, ...], metals: tuple[str, ...], max_stoichiometry: int = 4):
+def charge_balanced_spaces(base: tuple[str, ...], metals: tuple[str, ...], max_stoichiometry: int = 4,
+                           penalty: float = 0.0):
     """Every space base + M (e.g. Li-M-O for M in metals)."""
-    return [c for m in metals for c in charge_balanced(tuple(dict.fromkeys((*base, m))), max_stoichiometry)]
+    return [c for m in metals
+            for c in charge_balanced(tuple(dict.fromkeys((*base, m))), max_stoichiometry, penalty=penalty)]
 
 
 def from_library() -> list[Candidate]:

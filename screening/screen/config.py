@@ -33,6 +33,8 @@ DEFAULT_SCORE_WEIGHTS = {"window_shortfall": 0.1}  # eV/atom per V of window sho
 class ScreenConfig:
     run: str = "default"
     entries: str | None = None
+    user_entries: tuple[str, ...] = ()
+    user_scheme: str | None = None
     data_filter: DataFilter | None = field(default_factory=DataFilter)
     max_e_above_hull: float | None = None  # enumeration filter, eV/atom
     grids: list[dict] = field(default_factory=list)
@@ -47,6 +49,12 @@ class ScreenConfig:
     chunk_size: int = 48
     raw: dict = field(default_factory=dict)
 
+    def table(self):
+        """The entry table of this screen (data file plus user entries)."""
+        from screening.data.sources import load_table
+
+        return load_table(self.entries, self.user_entries, self.user_scheme)
+
     def candidates(self, table) -> list[Candidate]:
         """Every source's candidates, merged (sorted by formula)."""
         groups = []
@@ -57,7 +65,8 @@ class ScreenConfig:
                                spec.get("penalty", self.amorphisation_penalty)))
         for spec in self.charge_balanced:
             groups.append(charge_balanced_spaces(tuple(spec["base"]), tuple(spec["metals"]),
-                                                 spec.get("max_stoichiometry", 4)))
+                                                 spec.get("max_stoichiometry", 4),
+                                                 penalty=self.amorphisation_penalty))
         if self.library:
             groups.append(from_library())
         merged = merge(*groups)
@@ -69,8 +78,8 @@ class ScreenConfig:
         return merged
 
 
-_TOP_KEYS = {"run", "entries", "candidates", "stacks", "thresholds", "score_weights", "execution",
-             "workflow"}
+_TOP_KEYS = {"run", "entries", "user_entries", "user_scheme", "candidates", "stacks", "thresholds",
+             "score_weights", "execution", "workflow"}
 _CANDIDATE_KEYS = {"data", "grids", "amorphisation_penalty", "charge_balanced", "library",
                    "max_e_above_hull"}
 _DATA_KEYS = {"require", "allow", "exclude", "exclude_radioactive", "exclude_noble_gases",
@@ -104,6 +113,11 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     if entries is not None and (not isinstance(entries, str) or not entries.strip()):
         raise InputError(f"{source}: 'entries' must be a file path, got {entries!r}")
     cfg.entries = entries
+    cfg.user_entries = tuple(_strings(raw.get("user_entries", []) or [], "user_entries", source))
+    scheme = raw.get("user_scheme")
+    if scheme is not None and scheme not in ("legacy", "MP2020"):
+        raise InputError(f"{source}: 'user_scheme' must be legacy or MP2020, got {scheme!r}")
+    cfg.user_scheme = scheme
     cand = raw.get("candidates", {}) or {}
     if not isinstance(cand, dict):
         raise InputError(f"{source}: 'candidates' must be a mapping")

@@ -97,7 +97,10 @@ def _evaluate_one(systems: _Systems, candidate: Candidate, stacks: list[Stack],
     cs = systems.chemsys(own_elements)
     solver = systems.solver(own_elements)
     energy = None
-    if candidate.hypothetical:
+    # a composition the data lacks (grid point, SMACT composition, a library film) is hypothetical:
+    # at its hull energy plus its penalty
+    hypothetical = candidate.hypothetical or cs.energy_of(comp) is None
+    if hypothetical:
         energy = solver.energy_of_composition(comp) + candidate.energy_penalty
     stab = stability(cs, comp, solver=solver, energy=energy)
     e_above = stab.e_above_hull
@@ -110,7 +113,7 @@ def _evaluate_one(systems: _Systems, candidate: Candidate, stacks: list[Stack],
         window = electrochemical_window(cs, comp, solver=solver)
     base = {
         "candidate": candidate.name, "formula": candidate.formula,
-        "sources": "+".join(candidate.sources), "hypothetical": candidate.hypothetical,
+        "sources": "+".join(candidate.sources), "hypothetical": hypothetical,
         "proxy_for": candidate.proxy_for or "", "n_elements": len(candidate.elements),
         "anion_class": anion_class(comp), "contains_li": has_li,
         "e_above_hull": e_above, "decomposition_energy": stab.decomposition_energy,

@@ -3,7 +3,7 @@ rule prepare:
     output:
         f"{RUN_DIR}/data_source.json",
     params:
-        data=section("entries"),
+        data=section("entries", "user_entries", "user_scheme"),
     resources:
         mem_mb=2000,
         runtime=20,
@@ -18,7 +18,7 @@ rule shard:
     output:
         expand(f"{RUN_DIR}/shards/shard_{{shard}}.json", shard=SHARDS),
     params:
-        screen=section("entries", "candidates", "stacks", "execution"),
+        screen=section("entries", "user_entries", "user_scheme", "candidates", "stacks", "execution"),
     resources:
         mem_mb=2000,
         runtime=20,
@@ -51,7 +51,7 @@ rule rank:
         csv=f"{RUN_DIR}/rankings.csv",
         provenance=f"{RUN_DIR}/provenance.json",
     params:
-        ranking=section("entries", "stacks", "thresholds", "score_weights"),
+        ranking=section("entries", "user_entries", "user_scheme", "stacks", "thresholds", "score_weights"),
     resources:
         mem_mb=3000,
         runtime=20,

@@ -1,0 +1,637 @@
+"""User-supplied entries merged into a base entry table (pymatgen entry JSON and VASP runs).
+
+``merge_user_entries(base, paths, scheme=None, references=None)`` reads each file, puts every entry
+on the base table's energy scale (formation energy, eV/atom, elements at 0) and returns a new
+EntryTable in which the user's compositions replace (override) or add to the base rows.
+
+Files
+    * pymatgen entry JSON (monty format, optionally .gz/.bz2/.xz): one entry dict, a list of
+      entry dicts, or {"entries": [...]}. Accepted entry classes are below; anything else (plain
+      dicts, structures, ExpEntry, GibbsComputedStructureEntry, GrandPotPDEntry, ...) is refused.
+    * VASP ``vasprun.xml`` (optionally compressed): parsed with ``Vasprun(path, parse_dos=False,
+      parse_eigen=False)`` and ``get_computed_entry(inc_structure=True)``. A truncated or
+      malformed file (a run that did not finish), a run whose last ionic step did not converge
+      electronically or whose relaxation hit NSW, or an XML file that is not a vasprun is refused.
+    The file type is told from the content (``<`` = XML, ``{``/``[`` = JSON), not from the name.
+
+Which energies mean what
+    * ``PDEntry`` (exactly that class) and ``ComputedEntry`` / ``ComputedStructureEntry`` with
+      ``data["energy_type"] == "formation"``: the energy is a FORMATION energy per cell (eV), already
+      on the base's scale. It is used as given (divided by the number of atoms); no corrections,
+      no references. Elemental formation entries must not lie below 0 and add no row.
+    * Any other ``ComputedEntry`` / ``ComputedStructureEntry`` (including vasprun runs): an ABSOLUTE
+      DFT energy. Its uncorrected energy is corrected with the compatibility scheme of the base
+      data, and converted with elemental references of the same scheme:
+      ``E_f = (E_corrected - sum_el n_el * mu_el) / N``, where ``mu_el`` (eV/atom) is the lowest
+      corrected energy per atom among the user's elemental entries of el, or the value of
+      ``references[el]`` (a corrected energy per atom in the same scheme) when that is lower or
+      there is no elemental entry. A compound whose element has no reference is refused, naming
+      the element. Elemental computed entries serve only as references: element rows stay at 0.
+
+Schemes
+    * ``"legacy"``: pymatgen ``MaterialsProjectCompatibility`` (the pre-2020 MP corrections). This
+      is the scheme of the embedded snapshot (mp_e_form_2019.csv.gz).
+    * ``"MP2020"``: ``MaterialsProject2020Compatibility``, the scheme of a Materials Project table
+      of thermo type ``GGA_GGA+U``.
+    ``scheme=None`` takes the base's scheme (``infer_scheme``). A given scheme must agree with the
+    base's when that is known; it is required (for absolute-energy entries only) when the base's
+    scheme is unknown (a custom CSV or entries JSON). A Materials Project table of thermo type
+    ``GGA_GGA+U_R2SCAN`` accepts formation-energy entries only: MaterialsProjectDFTMixingScheme
+    shifts energies per chemical system, which no per-entry correction can reproduce.
+
+Refused, with one line (InputError unless the file itself is unreadable, which is DataError)
+    * entries with no ``parameters["run_type"]``, or of a functional the scheme does not correct
+      (only GGA/GGA+U; PBE and PBE+U are taken as GGA and GGA+U), or user entries of different
+      functionals (e.g. r2SCAN and GGA);
+    * a GGA+U entry (run_type ``...+U`` or ``is_hubbard``) without its ``hubbards`` U values, an
+      entry whose run_type or is_hubbard contradicts its U values, and any entry whose U values
+      differ from the scheme's (MPRelaxSet), as pymatgen's scheme decides;
+    * entries without POTCAR information (``potcar_spec`` or ``potcar_symbols``), POTCARs that are
+      not the scheme's PBE set, and user entries using different POTCARs for the same element
+      (symbol, version date, or hash where given);
+    * entries already carrying corrections of another scheme (e.g. MP2020 adjustments when the
+      base is legacy) or corrections of unknown origin (a manual ``correction``): give the
+      uncorrected entry (``energy_adjustments = []``) and it is corrected here;
+    * entries the compatibility scheme rejects (CompatibilityError or None);
+    * one composition given both as a formation energy and as an absolute energy (two different
+      energy scales) with energies more than 1 meV/atom apart.
+
+Merging
+    Entries of the same composition within the user files are polymorphs: the lowest is kept and
+    counted in n_polymorphs. A user composition REPLACES the base row of the same reduced
+    composition even when it is higher in energy (it is an override, not another polymorph), and
+    its row is flagged ``user_supplied``. Elements of user compounds that the base lacks get a row
+    at 0 (flagged). The result's DataSource has kind ``<base kind>+user``, the base path, a sha256
+    over the base sha256, the scheme, the references and the user files' sha256, and in ``extra``
+    the base's extra plus ``base_sha256``, ``energy_scheme``, ``user_references`` and
+    ``user_entries``: [{"path", "sha256", "format", "n_entries", "scheme"}].
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Composition, Element
+
+from screening.data.snapshot import SNAPSHOT_DESCRIPTION, SNAPSHOT_NAME, file_sha256
+from screening.data.table import DataSource, EntryTable
+from screening.errors import DataError, InputError
+
+LEGACY = "legacy"
+MP2020 = "MP2020"
+SCHEMES = {LEGACY: "the legacy MP corrections (MaterialsProjectCompatibility)",
+           MP2020: "the MP2020 corrections (MaterialsProject2020Compatibility)"}
+_ALIASES = {"legacy": LEGACY, "mp": LEGACY, "mpcompatibility": LEGACY,
+            "materialsprojectcompatibility": LEGACY, "mp2020": MP2020,
+            "mp2020compatibility": MP2020, "materialsproject2020compatibility": MP2020}
+_COMPAT_CLASSES = {"MaterialsProjectCompatibility": LEGACY,
+                   "MaterialsProject2020Compatibility": MP2020}
+_LEGACY_NAMES = re.compile(r"^MP (Anion|Advanced|GGA|Gas|Aqueous) Correction$|^MPRelaxSet Potcar Correction$")
+R2SCAN_MIXED = "GGA_GGA+U_R2SCAN"
+CONFLICT_TOL = 1e-3  # eV/atom: a formation and an absolute entry of one composition must agree
+_GGA_FAMILY = "GGA/GGA+U"
+_MAX_MESSAGE = 240
+
+
+@dataclass
+class _Item:
+    """One accepted user entry."""
+
+    where: str  # "file.json item 3 (Li2O)", for messages
+    path: str
+    comp: Composition  # element amounts of the cell
+    kind: str  # "formation" or "computed"
+    energy: float  # eV per cell: formation energy, or corrected absolute energy once processed
+    entry: object = None  # the pymatgen entry (computed entries)
+
+
+def normalise_scheme(scheme: str) -> str:
+    """"legacy" or "MP2020" for a scheme name or alias (case-insensitive); InputError otherwise."""
+    key = re.sub(r"[\s_\-]", "", str(scheme)).lower()
+    if key not in _ALIASES:
+        raise InputError(f"unknown correction scheme {scheme!r}: use 'legacy' "
+                         "(MaterialsProjectCompatibility) or 'MP2020' (MaterialsProject2020Compatibility)")
+    return _ALIASES[key]
+
+
+def infer_scheme(source: DataSource) -> str | None:
+    """The correction scheme of a base table's energies, or None when it cannot be known.
+
+    The embedded snapshot is "legacy"; a Materials Project GGA_GGA+U table is "MP2020"; a table
+    already merged with user entries keeps its scheme. The GGA_GGA+U_R2SCAN mix, custom CSV files
+    and entries JSON files have no single known scheme (None).
+    """
+    extra = source.extra or {}
+    if extra.get("energy_scheme") in SCHEMES:
+        return extra["energy_scheme"]
+    kind = source.kind.removesuffix("+user")
+    if kind == "materials-project":
+        return MP2020 if extra.get("thermo_type") == "GGA_GGA+U" else None
+    if kind == "snapshot-csv" and (source.description == SNAPSHOT_DESCRIPTION
+                                   or Path(source.path).name == SNAPSHOT_NAME):
+        return LEGACY
+    return None
+
+
+def merge_user_entries(base: EntryTable, paths, scheme: str | None = None,
+                       references: dict[str, float] | None = None) -> EntryTable:
+    """A new table: `base` with the entries of the user files `paths` merged in (see the module doc).
+
+    User compositions override the base rows of the same reduced composition (even when higher in
+    energy) and are flagged user_supplied; polymorphs within the user files keep the lowest.
+    scheme: "legacy" or "MP2020" (aliases accepted), default the base's (infer_scheme).
+    references: {element: corrected energy, eV/atom, in the same scheme}, used besides elemental
+    entries in the files. An empty `paths` returns `base` itself.
+
+    Raises InputError or DataError with one line naming the file and entry.
+    """
+    paths = list(dict.fromkeys(Path(p).expanduser() for p in (paths or [])))
+    if not paths:
+        return base
+    wanted = normalise_scheme(scheme) if scheme is not None else None
+    refs = _check_references(references)
+    files, items = [], []
+    for path in paths:
+        fmt, sha, file_items = _read_file(path)
+        files.append({"path": str(path.resolve()), "sha256": sha, "format": fmt,
+                      "n_entries": len(file_items),
+                      "computed": any(it.kind == "computed" for it in file_items)})
+        items.extend(file_items)
+    computed = [it for it in items if it.kind == "computed"]
+    resolved = _resolve_scheme(base, wanted, needed=bool(computed))
+    if computed:
+        _check_computed(computed, resolved)
+        _correct(computed, resolved)
+    mu = _references(computed, refs)
+    rows, n_poly = _formation_rows(items, mu, base)
+    for f in files:
+        f["scheme"] = resolved if f.pop("computed") else "formation"
+    source = _merged_source(base, files, resolved, mu)
+    return _merged_table(base, rows, n_poly, source)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _open(path: Path):
+    from monty.io import zopen
+
+    return zopen(path, mode="rb")
+
+
+def _read_file(path: Path) -> tuple[str, str, list[_Item]]:
+    """(format, sha256, items) of one user file."""
+    if not path.exists():
+        raise DataError(f"user entries file not found: {path}")
+    if not path.is_file():
+        raise DataError(f"user entries path is not a file: {path}")
+    try:
+        sha = file_sha256(path)
+        with _open(path) as handle:
+            head = handle.read(4096)
+    except (OSError, EOFError, ValueError) as exc:
+        raise DataError(f"cannot read user entries file {path}: {_one_line(exc)}") from exc
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start == b"<":
+        if b"<modeling" not in head:
+            raise DataError(f"{path} is an XML file but not a VASP vasprun.xml (no <modeling> element)")
+        return "vasprun", sha, [_vasprun_item(path)]
+    if start in (b"{", b"["):
+        return "json", sha, _json_items(path)
+    raise DataError(f"{path} is neither a pymatgen entries JSON file nor a VASP vasprun.xml")
+
+
+def _json_items(path: Path) -> list[_Item]:
+    from monty.json import MontyDecoder
+
+    try:
+        with _open(path) as handle:
+            raw = json.loads(handle.read().decode("utf-8"))
+    except (OSError, EOFError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        raise DataError(f"corrupt or unreadable user entries file {path}: {_one_line(exc)}") from exc
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            objects = MontyDecoder().process_decoded(raw)
+    except Exception as exc:
+        raise DataError(f"user entries file {path} holds objects that are not pymatgen entries: "
+                        f"{_one_line(exc, 120)}") from exc
+    if isinstance(objects, dict) and "entries" in objects and "@class" not in objects:
+        objects = objects["entries"]
+    if not isinstance(objects, list):
+        objects = [objects]
+    if not objects:
+        raise DataError(f"user entries file {path} holds no entries")
+    return [_entry_item(obj, path, k if len(objects) > 1 else None) for k, obj in enumerate(objects)]
+
+
+def _vasprun_item(path: Path) -> _Item:
+    from lxml import etree
+    from pymatgen.io.vasp.outputs import Vasprun
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run = Vasprun(str(path), parse_dos=False, parse_eigen=False)
+    except etree.XMLSyntaxError as exc:
+        raise DataError(f"{path} is a truncated or malformed vasprun.xml (did the run finish?): "
+                        f"{_one_line(exc, 100)}") from exc
+    except Exception as exc:
+        raise DataError(f"cannot parse vasprun {path}: {type(exc).__name__}: {_one_line(exc, 120)}") from exc
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if not run.ionic_steps:
+                raise DataError(f"{path} has no ionic step: the run did not finish")
+            electronic, ionic = run.converged_electronic, run.converged_ionic
+            entry = run.get_computed_entry(inc_structure=True)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"cannot read the result of vasprun {path}: {type(exc).__name__}: "
+                        f"{_one_line(exc, 120)}") from exc
+    if not electronic:
+        raise DataError(f"{path}: the last ionic step did not converge electronically (NELM reached)")
+    if not ionic:
+        raise DataError(f"{path}: the relaxation did not converge (NSW ionic steps reached)")
+    return _entry_item(entry, path, None)
+
+
+def _entry_item(entry, path: Path, k: int | None) -> _Item:
+    from pymatgen.analysis.phase_diagram import PDEntry
+    from pymatgen.core.entries import ComputedEntry
+
+    label = str(path) + (f" item {k}" if k is not None else "")
+    gibbs = type(entry).__name__ == "GibbsComputedStructureEntry"
+    if gibbs:
+        raise InputError(f"{label}: a GibbsComputedStructureEntry holds a temperature-dependent Gibbs "
+                         "energy; the data are 0 K DFT energies")
+    if type(entry) is PDEntry:
+        kind = "formation"
+    elif isinstance(entry, ComputedEntry):
+        energy_type = (entry.data or {}).get("energy_type")
+        if energy_type in (None, "total", "absolute"):
+            kind = "computed"
+        elif energy_type == "formation":
+            kind = "formation"
+        else:
+            raise InputError(f"{label}: unknown data['energy_type'] {energy_type!r} "
+                             "(use 'formation' or leave it out)")
+    else:
+        raise DataError(f"{label} is a {type(entry).__name__}, not a pymatgen PDEntry, ComputedEntry "
+                        "or ComputedStructureEntry")
+    comp = _element_composition(entry.composition, label)
+    where = f"{label} ({comp.reduced_formula})"
+    try:
+        energy = float(entry.energy if kind == "formation" else entry.uncorrected_energy)
+    except (TypeError, ValueError):
+        energy = math.nan
+    if not math.isfinite(energy):
+        raise DataError(f"{where} has a non-finite energy")
+    return _Item(where=where, path=str(path), comp=comp, kind=kind, energy=energy,
+                 entry=entry if kind == "computed" else None)
+
+
+def _element_composition(comp, label: str) -> Composition:
+    try:
+        elements = {}
+        for sp, amount in comp.items():
+            element = sp if isinstance(sp, Element) else getattr(sp, "element", None)
+            if not isinstance(element, Element):
+                raise ValueError(f"{sp} is not an element")
+            elements[element.symbol] = elements.get(element.symbol, 0.0) + float(amount)
+    except Exception as exc:
+        raise DataError(f"{label}: unusable composition: {_one_line(exc, 100)}") from None
+    if not elements or any(not math.isfinite(a) or a <= 0 for a in elements.values()) \
+            or not math.isfinite(sum(elements.values())):
+        raise DataError(f"{label}: the composition must have positive, finite amounts")
+    return Composition(elements)
+
+
+# ---------------------------------------------------------------- schemes and checks
+
+
+def _resolve_scheme(base: EntryTable, wanted: str | None, needed: bool) -> str | None:
+    """The scheme for absolute energies (None when no entry needs one)."""
+    source = base.source
+    mixed = source.kind.removesuffix("+user") == "materials-project" and \
+        (source.extra or {}).get("thermo_type") == R2SCAN_MIXED
+    known = infer_scheme(source)
+    if wanted is not None and known is not None and wanted != known:
+        raise InputError(f"correction scheme {wanted} does not match the base data, which uses "
+                         f"{SCHEMES[known]}")
+    if not needed:
+        return wanted or known
+    if mixed:
+        raise InputError(f"absolute-energy entries cannot join Materials Project {R2SCAN_MIXED} data "
+                         "(MaterialsProjectDFTMixingScheme shifts energies per chemical system): give "
+                         "formation energies (PDEntry) or use the GGA_GGA+U thermo type")
+    scheme = wanted or known
+    if scheme is None:
+        raise InputError(f"the correction scheme of the base data {source.path} is unknown: name it "
+                         "('legacy' or 'MP2020') to add absolute-energy entries")
+    return scheme
+
+
+def _functional(entry) -> tuple[str, str]:
+    """(family, run_type as given); family 'GGA/GGA+U' for GGA, GGA+U, PBE, PBE+U."""
+    run_type = str(entry.parameters.get("run_type"))
+    key = run_type.strip().upper()
+    base = key[:-2] if key.endswith("+U") else key
+    return (_GGA_FAMILY if base in ("GGA", "PBE") else base), run_type
+
+
+def _potcars(entry, where: str) -> list[tuple]:
+    """[(element, symbol, set label or None, date or None, hash or None)] of an entry."""
+    params = entry.parameters
+    spec = params.get("potcar_spec") or []
+    titles = [(d.get("titel") or d.get("symbol"), d.get("hash")) for d in spec if isinstance(d, dict)]
+    if not any(t for t, _ in titles):
+        titles = [(s, None) for s in (params.get("potcar_symbols") or []) if s]
+    if not titles:
+        raise InputError(f"{where} has no POTCAR information (parameters potcar_spec or "
+                         "potcar_symbols): cannot check it was run with the scheme's settings")
+    out = []
+    for title, hsh in titles:
+        tokens = str(title).split()
+        if len(tokens) == 1:  # a bare symbol, e.g. from a potcar_spec without titel
+            tokens = ["", tokens[0]]
+        label, symbol = tokens[0], tokens[1]
+        date = tokens[2] if len(tokens) > 2 else None
+        match = re.match(r"[A-Z][a-z]?", symbol)
+        element = match.group(0) if match else symbol
+        out.append((element, symbol, label or None, date, hsh or None))
+    return out
+
+
+def _adjustment_origin(adj) -> str:
+    """The scheme an energy adjustment came from: 'legacy', 'MP2020' or a description."""
+    cls = getattr(adj, "cls", None)
+    cls_name = cls.get("@class") if isinstance(cls, dict) else None
+    if cls_name in _COMPAT_CLASSES:
+        return _COMPAT_CLASSES[cls_name]
+    name = str(getattr(adj, "name", ""))
+    if name.startswith("MP2020 "):
+        return MP2020
+    if _LEGACY_NAMES.match(name):
+        return LEGACY
+    if cls_name:
+        return f"{cls_name} ({name})"
+    return f"unknown origin ('{name}', {float(getattr(adj, 'value', math.nan)):.3f} eV)"
+
+
+def _check_computed(items: list[_Item], scheme: str) -> None:
+    from pymatgen.io.vasp.sets import MPRelaxSet
+
+    families: dict[str, _Item] = {}
+    for it in items:
+        entry = it.entry
+        for adj in entry.energy_adjustments:
+            origin = _adjustment_origin(adj)
+            if origin != scheme:
+                origin = SCHEMES.get(origin, f"a correction of {origin}")
+                raise InputError(f"{it.where} already carries {origin}, but the base data use "
+                                 f"{SCHEMES[scheme]}: give the uncorrected entry "
+                                 "(energy_adjustments = [])")
+        if not entry.parameters.get("run_type"):
+            raise InputError(f"{it.where} has no parameters['run_type']: cannot tell which "
+                             "functional it used")
+        family, _ = _functional(entry)
+        families.setdefault(family, it)
+    if len(families) > 1:
+        (f1, a), (f2, b) = list(families.items())[:2]
+        raise InputError(f"user entries mix functionals: {_functional(a.entry)[1]} ({a.where}) and "
+                         f"{_functional(b.entry)[1]} ({b.where})")
+    family, only = next(iter(families.items()))
+    if family != _GGA_FAMILY:
+        raise InputError(f"{only.where} was computed with {_functional(only.entry)[1]}: "
+                         f"{SCHEMES[scheme]} apply to GGA/GGA+U runs only")
+    expected_set = str(MPRelaxSet.CONFIG.get("POTCAR_FUNCTIONAL", "PBE"))
+    seen: dict[str, tuple] = {}
+    for it in items:
+        params = it.entry.parameters
+        _, run_type = _functional(it.entry)
+        if (run_type.upper().endswith("+U") or params.get("is_hubbard")) and not params.get("hubbards"):
+            raise InputError(f"{it.where} is a GGA+U run without its U values (parameters "
+                             "'hubbards'): cannot check them against the scheme")
+        hubbards = params.get("hubbards") or {}
+        try:
+            has_u = any(abs(float(u)) > 1e-8 for u in dict(hubbards).values())
+        except (TypeError, ValueError):
+            raise InputError(f"{it.where}: parameters 'hubbards' must map elements to U values (eV)") from None
+        if has_u and not run_type.upper().endswith("+U"):
+            raise InputError(f"{it.where}: run_type {run_type} contradicts its U values {dict(hubbards)}")
+        if "is_hubbard" in params and bool(params["is_hubbard"]) != has_u:
+            raise InputError(f"{it.where}: is_hubbard={params['is_hubbard']} contradicts its U values "
+                             f"{dict(hubbards)}")
+        for element, symbol, label, date, hsh in _potcars(it.entry, it.where):
+            if label is not None and "PBE" not in label.upper():
+                raise InputError(f"{it.where}: POTCAR '{label} {symbol}' is not a PBE PAW potential, "
+                                 f"which {SCHEMES[scheme]} require")
+            if label is not None and label.upper().startswith("PBE") and label != expected_set:
+                raise InputError(f"{it.where}: POTCAR set {label} ({symbol}); {SCHEMES[scheme]} were "
+                                 f"fitted with the {expected_set} set")
+            prev = seen.get(element)
+            if prev is None:
+                seen[element] = (symbol, label, date, hsh, it.where)
+                continue
+            p_symbol, p_label, p_date, p_hash, p_where = prev
+            differs = (symbol != p_symbol
+                       or (date and p_date and date != p_date)
+                       or (hsh and p_hash and hsh != p_hash)
+                       or (label and p_label and label.upper().startswith("PBE")
+                           and p_label.upper().startswith("PBE") and label != p_label))
+            if differs:
+                mine = " ".join(x for x in (label, symbol, date) if x)
+                theirs = " ".join(x for x in (p_label, p_symbol, p_date) if x)
+                raise InputError(f"user entries use different POTCARs for {element}: {mine} "
+                                 f"({it.where}) and {theirs} ({p_where})")
+
+
+def _compatibility(scheme: str):
+    from pymatgen.entries.compatibility import (MaterialsProject2020Compatibility,
+                                                MaterialsProjectCompatibility)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if scheme == LEGACY:
+            return MaterialsProjectCompatibility(compat_type="Advanced")
+        return MaterialsProject2020Compatibility(compat_type="Advanced")
+
+
+def _correct(items: list[_Item], scheme: str) -> None:
+    """Replace each item's energy by its corrected absolute energy under `scheme`."""
+    from pymatgen.entries.compatibility import CompatibilityError
+
+    compat = _compatibility(scheme)
+    for it in items:
+        entry = copy.deepcopy(it.entry)
+        entry.energy_adjustments = []
+        run_type = str(entry.parameters.get("run_type"))
+        if run_type.upper() in ("PBE", "PBE+U"):  # GGA=PE with PBE POTCARs is MP's "GGA"
+            entry.parameters = {**entry.parameters, "run_type": "GGA" + run_type[3:]}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                processed = compat.process_entry(entry, inplace=True, on_error="raise")
+        except (CompatibilityError, ValueError, KeyError, TypeError) as exc:
+            reason = str(exc).split(" for {")[0]
+            raise InputError(f"{it.where} is rejected by {SCHEMES[scheme]}: "
+                             f"{_one_line(reason, 140)}") from None
+        if processed is None:
+            raise InputError(f"{it.where} is rejected by {SCHEMES[scheme]}")
+        energy = float(processed.energy)
+        if not math.isfinite(energy):
+            raise InputError(f"{it.where} has a non-finite corrected energy")
+        it.energy = energy
+
+
+def _check_references(references) -> dict[str, float]:
+    if not references:
+        return {}
+    if not isinstance(references, dict):
+        raise InputError("references must map element symbols to energies (eV/atom)")
+    out = {}
+    for key, value in references.items():
+        try:
+            symbol = Element(str(key).strip()).symbol
+        except (ValueError, KeyError):
+            raise InputError(f"references: {key!r} is not an element") from None
+        try:
+            energy = float(value)
+        except (TypeError, ValueError):
+            energy = math.nan
+        if not math.isfinite(energy):
+            raise InputError(f"references: the energy of {symbol} must be a finite number (eV/atom)")
+        out[symbol] = energy
+    return out
+
+
+def _references(computed: list[_Item], refs: dict[str, float]) -> dict[str, float]:
+    """mu_el (eV/atom): lowest corrected elemental energy per atom in the files or `refs`."""
+    mu = dict(refs)
+    for it in computed:
+        if len(it.comp.elements) == 1:
+            el = str(it.comp.elements[0])
+            per_atom = it.energy / it.comp.num_atoms
+            if el not in mu or per_atom < mu[el]:
+                mu[el] = per_atom
+    for it in computed:
+        for el in it.comp.elements:
+            if str(el) not in mu:
+                raise InputError(f"no elemental reference for {el} (needed by {it.where}): add an "
+                                 f"elemental {el} entry computed with the same settings to the user "
+                                 f"files, or give its corrected energy per atom as a reference")
+    return mu
+
+
+def _formation_rows(items: list[_Item], mu: dict[str, float], base: EntryTable):
+    """{name: (reduced composition, eV/atom)} and {name: polymorph count} of the user rows."""
+    best: dict[str, dict[str, tuple]] = {}  # name -> kind -> (energy, comp, where)
+    counts: dict[str, int] = {}
+    for it in items:
+        natoms = it.comp.num_atoms
+        if it.kind == "computed":
+            e_form = (it.energy - sum(mu[str(el)] * amt for el, amt in it.comp.items())) / natoms
+        else:
+            e_form = it.energy / natoms
+        if not math.isfinite(e_form):
+            raise InputError(f"{it.where} has a non-finite formation energy")
+        if len(it.comp.elements) == 1:
+            if it.kind == "formation" and e_form < -CONFLICT_TOL:
+                raise InputError(f"{it.where}: an element's formation energy is 0 by definition, not "
+                                 f"{e_form:.4f} eV/atom")
+            continue  # elements: references only, their rows stay at 0
+        name = it.comp.reduced_formula
+        counts[name] = counts.get(name, 0) + 1
+        slot = best.setdefault(name, {})
+        if it.kind not in slot or e_form < slot[it.kind][0]:
+            slot[it.kind] = (e_form, it.comp.reduced_composition, it.where)
+    rows: dict[str, tuple[Composition, float]] = {}
+    for name, slot in best.items():
+        if len(slot) > 1:
+            (ea, _, wa), (eb, _, wb) = slot["formation"], slot["computed"]
+            if abs(ea - eb) > CONFLICT_TOL:
+                raise InputError(f"{name} is given on two energy scales with different energies: "
+                                 f"{ea:.4f} eV/atom as a formation energy ({wa}) and {eb:.4f} eV/atom "
+                                 f"from a corrected DFT energy ({wb})")
+        energy, comp, _ = min(slot.values(), key=lambda t: t[0])
+        rows[name] = (comp, float(energy))
+    for el in sorted({str(el) for comp, _ in rows.values() for el in comp.elements}):
+        if not base.has_element(el):
+            comp = Composition(el).reduced_composition
+            rows.setdefault(comp.reduced_formula, (comp, 0.0))
+            counts.setdefault(comp.reduced_formula, 1)
+    return rows, counts
+
+
+# ---------------------------------------------------------------- the merged table
+
+
+def _merged_source(base: EntryTable, files: list[dict], scheme: str | None,
+                   mu: dict[str, float]) -> DataSource:
+    src = base.source
+    extra = dict(src.extra or {})
+    previous = list(extra.get("user_entries", []))
+    prev_refs = dict(extra.get("user_references", {}))
+    digest = hashlib.sha256(json.dumps(
+        {"base": src.sha256, "scheme": scheme, "references": sorted(mu.items()),
+         "files": [f["sha256"] for f in files]}, sort_keys=True).encode()).hexdigest()
+    extra.update({"base_sha256": extra.get("base_sha256", src.sha256),
+                  "energy_scheme": scheme or extra.get("energy_scheme"),
+                  "user_references": {**prev_refs, **{k: mu[k] for k in sorted(mu)}},
+                  "user_entries": previous + files})
+    n = sum(f["n_entries"] for f in files)
+    description = (f"{src.description} + " if src.description else "") + \
+        f"{n} user entr{'y' if n == 1 else 'ies'} from {len(files)} file{'' if len(files) == 1 else 's'}"
+    kind = src.kind if src.kind.endswith("+user") else src.kind + "+user"
+    return DataSource(kind=kind, path=src.path, sha256=digest, description=description, extra=extra)
+
+
+def _merged_table(base: EntryTable, rows: dict[str, tuple[Composition, float]],
+                  counts: dict[str, int], source: DataSource) -> EntryTable:
+    """Base rows not overridden by `rows`, plus `rows` (flagged), sorted by name like the base."""
+    new_names = sorted(rows)
+    elements = sorted(set(base.elements) | {str(el) for c, _ in rows.values() for el in c.elements})
+    col = {el: j for j, el in enumerate(elements)}
+    remap = np.array([col[el] for el in base.elements], dtype=np.int64)  # monotonic: keeps row order
+    keep = ~np.isin(base.names, np.array(new_names, dtype=str)) if new_names else \
+        np.ones(len(base), dtype=bool)
+    base_counts = np.diff(base.indptr)
+    entry_keep = np.repeat(keep, base_counts)
+    indices = [remap[base.indices[entry_keep]] if len(base.elements) else base.indices[entry_keep]]
+    amounts = [base.amounts[entry_keep]]
+    counts_all = [base_counts[keep]]
+    for name in new_names:
+        comp = rows[name][0]
+        pairs = sorted((col[str(el)], float(a)) for el, a in comp.items())
+        indices.append(np.array([j for j, _ in pairs], dtype=np.int64))
+        amounts.append(np.array([a for _, a in pairs], dtype=float))
+        counts_all.append(np.array([len(pairs)], dtype=np.int64))
+    names = np.concatenate([base.names[keep], np.array(new_names, dtype=str)])
+    energies = np.concatenate([base.energies[keep], [rows[n][1] for n in new_names]])
+    n_poly = np.concatenate([base.n_polymorphs[keep], [counts.get(n, 1) for n in new_names]])
+    flags = np.concatenate([base.user_supplied[keep], np.ones(len(new_names), dtype=bool)])
+    counts_arr = np.concatenate(counts_all).astype(np.int64)
+    flat_indices = np.concatenate(indices).astype(np.int64)
+    flat_amounts = np.concatenate(amounts)
+    starts = np.concatenate([[0], np.cumsum(counts_arr)[:-1]]).astype(np.int64)
+    order = np.argsort(names, kind="stable")
+    sorted_counts = counts_arr[order]
+    indptr = np.concatenate([[0], np.cumsum(sorted_counts)]).astype(np.int64)
+    gather = np.repeat(starts[order] - indptr[:-1], sorted_counts) + np.arange(indptr[-1])
+    return EntryTable(elements, names[order], indptr, flat_indices[gather], flat_amounts[gather],
+                      energies[order], n_poly[order], source, flags[order])
