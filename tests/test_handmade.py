@@ -98,3 +98,11 @@ def test_decomposition_at_potential(binary):
     assert decomposition_at_potential(binary, C(f"Li{X}"), 0.5).energy == 0.0
     high = decomposition_at_potential(binary, C(f"Li{X}"), 2.0)
     assert high.energy == pytest.approx((0.0 - (-1.0 + 2.0)) * 0.5) and high.li_change == pytest.approx(-1.0)
+
+
+def test_as_is_equals_hull_for_stable_compounds(binary):
+    for formula in (f"Li{X}", f"Li3{X}"):
+        hull = electrochemical_window(binary, C(formula))
+        as_is = electrochemical_window(binary, C(formula), as_is=True)
+        assert as_is.reduction_potential == pytest.approx(hull.reduction_potential, abs=1e-12)
+        assert as_is.oxidation_potential == pytest.approx(hull.oxidation_potential, abs=1e-12)

@@ -143,7 +143,8 @@ fi
 [ "$CONF" = /etc/slurm/slurm.conf ] || export SLURM_CONF="$CONF"
 
 # --- daemons ------------------------------------------------------------------------------------
-running() { [ -s "$RUNDIR/$1.pid" ] && kill -0 "$(cat "$RUNDIR/$1.pid")" 2>/dev/null; }
+# a daemon is running if its pid file names a live process of that name (not a recycled pid)
+running() { [ -s "$RUNDIR/$1.pid" ] && [ "$(cat "/proc/$(cat "$RUNDIR/$1.pid")/comm" 2>/dev/null)" = "$1" ]; }
 if [ "$changed" = 1 ]; then
     for d in slurmd slurmctld; do
         if running "$d"; then log "config changed: restarting $d"; kill "$(cat "$RUNDIR/$d.pid")"; fi

@@ -11,7 +11,8 @@ stop() {  # name pidfile
     local pid
     [ -s "$2" ] || return 0
     pid="$(cat "$2")"
-    if kill -0 "$pid" 2>/dev/null; then
+    # only a live process of that name (the pid may have been recycled)
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]; then
         echo "stop_slurm: stopping $1 ($pid)" >&2
         kill "$pid"
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done

@@ -1,0 +1,163 @@
+"""Calculators: CHGNet by default, or any ASE calculator named by import path.
+
+``load_calculator(name, config)``
+    * ``"chgnet"`` (default): the universal potential of the `chgnet` package, whose wheel ships its
+      weights (no download). Config keys: ``model`` (the pretrained version, default ``0.3.0``);
+      the others go to ``CHGNetCalculator`` (e.g. ``use_device: cpu``).
+    * ``"package.module:ClassName"`` (or ``package.module.ClassName``): ``ClassName(**config)``, any
+      ASE calculator, e.g. ``ase.calculators.vasp:Vasp`` or ``gpaw:GPAW`` with their settings in a
+      YAML file. The calibration is cached per calculator name, package version and settings.
+
+The machine-learned dependencies are an optional extra; without them InputError tells how to install.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from screening.errors import InputError
+
+DEFAULT_CALCULATOR = "chgnet"
+CHGNET_DEFAULT_MODEL = "0.3.0"
+INSTALL_HINT = ("pip install torch==2.13.0 && pip install 'screening[ml]' "
+                "(CPU PyTorch first, then chgnet and ase)")
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*([:.][A-Za-z_][\w]*)$")
+
+
+@dataclass
+class CalculatorInfo:
+    """What identifies a calculator's energies: its name, versions and settings."""
+
+    name: str
+    version: str
+    config: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Stable digest of name, version and settings (the calibration cache key's calculator part)."""
+        text = json.dumps({"name": self.name, "version": self.version, "config": self.config},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9]+", "-", self.name).strip("-").lower() or "calculator"
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "version": self.version, "config": self.config}
+
+
+def require_ase() -> None:
+    try:
+        import ase  # noqa: F401
+    except ImportError:
+        raise InputError(f"the energy command needs ASE and, for CHGNet, the machine-learned extra: "
+                         f"{INSTALL_HINT}") from None
+
+
+def read_config(path) -> dict:
+    """Keyword arguments of a calculator from a YAML (or JSON) file: a mapping."""
+    if path is None:
+        return {}
+    import yaml
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"calculator config file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise InputError(f"cannot read calculator config {path}: {reason}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise InputError(f"calculator config {path} must be a mapping of keyword arguments")
+    return data
+
+
+def _package_version(module_name: str) -> str:
+    from importlib import metadata
+
+    top = module_name.split(".")[0]
+    try:
+        dists = metadata.packages_distributions().get(top, [])
+        for dist in dists:
+            return f"{dist} {metadata.version(dist)}"
+    except Exception:
+        pass
+    module = importlib.import_module(top)
+    return f"{top} {getattr(module, '__version__', 'unknown')}"
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Packages that print (CHGNet: 'CHGNet will run on cpu') must not spoil --json output."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def load_calculator(name: str | None = None, config: dict | None = None):
+    """(ASE calculator, CalculatorInfo); InputError with one line for anything unusable."""
+    require_ase()
+    name = (name or DEFAULT_CALCULATOR).strip()
+    config = dict(config or {})
+    if name.lower() == "chgnet":
+        return _chgnet(config)
+    if not _IMPORT_PATH.match(name):
+        raise InputError(f"unknown calculator {name!r}: use 'chgnet' or an ASE calculator's import "
+                         "path, MODULE:CLASS (e.g. ase.calculators.emt:EMT)")
+    module_name, _, attr = name.rpartition(":") if ":" in name else name.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise InputError(f"calculator {name!r} not found: no module named {exc.name!r}") from None
+    except Exception as exc:
+        raise InputError(f"calculator {name!r}: importing {module_name} failed: "
+                         f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
+    factory = getattr(module, attr, None)
+    if factory is None or not callable(factory):
+        raise InputError(f"calculator {name!r} not found: module {module_name} has no {attr!r}")
+    try:
+        with quiet_stdout():
+            calc = factory(**config)
+    except Exception as exc:
+        raise InputError(f"calculator {name!r} could not be created with {sorted(config) or 'no settings'}:"
+                         f" {type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
+    if not hasattr(calc, "get_potential_energy"):
+        raise InputError(f"calculator {name!r} is not an ASE calculator (no get_potential_energy)")
+    canonical = f"{module_name}:{attr}"
+    return calc, CalculatorInfo(canonical, _package_version(module_name), _jsonable(config))
+
+
+def _jsonable(config: dict) -> dict:
+    return json.loads(json.dumps(config, sort_keys=True, default=str))
+
+
+def _chgnet(config: dict):
+    try:
+        import torch  # noqa: F401
+        from chgnet import __version__ as chgnet_version
+        from chgnet.model import CHGNet
+        from chgnet.model.dynamics import CHGNetCalculator
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or "chgnet"
+        raise InputError(f"CHGNet is not installed ({missing} missing): {INSTALL_HINT}") from None
+    model_name = str(config.pop("model", CHGNET_DEFAULT_MODEL))
+    try:
+        with quiet_stdout():
+            model = CHGNet.load(model_name=model_name, verbose=False)
+            calc = CHGNetCalculator(model=model, **config)
+    except Exception as exc:
+        raise InputError(f"CHGNet model {model_name!r} could not be loaded with {sorted(config) or 'defaults'}:"
+                         f" {type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
+    version = f"chgnet {chgnet_version} model {getattr(model, 'version', model_name) or model_name}"
+    return calc, CalculatorInfo("chgnet", version, _jsonable({"model": model_name, **config}))

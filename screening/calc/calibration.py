@@ -1,0 +1,385 @@
+"""Elemental reference energies of a calculator in the data set's frame, fitted on known compounds.
+
+A calculator's total energies E (eV per cell) become formation energies consistent with the data by
+    E_form = E / N - sum_el x_el mu_el                                    (eV/atom)
+with one reference energy mu_el (eV/atom) per element. The mu_el are fitted by least squares on a
+calibration set of known phases (calibration_set.yaml: elements, binaries, a ternary), each relaxed
+with the calculator, against the data set's formation energy of that composition (its lowest entry):
+    minimise  sum_i ( E_i / N_i - sum_el x_i,el mu_el - E_form,i(data) )^2.
+The elemental solids are points of the fit (formation energy 0); they fix the gauge that charge-
+balanced compounds alone leave free. A fixed-seed `holdout_fraction` of the compounds is kept out of
+the fit (moved back only where an element would otherwise be left without a fit point) and gives the
+error on unseen compounds; the fit on the remaining points is the one used. A fit's error is
+reported with every energy: the held-out MAE, RMSE and largest error, and the fit's residuals.
+
+The calibration is cached per calculator (name, versions, settings), data file (sha256), calibration
+set (sha256) and relaxation settings under <cache_dir>/calibration/, written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Composition
+
+from screening.data.snapshot import atomic_write_bytes, cache_dir
+from screening.errors import DataError, InputError
+
+CALIBRATION_FORMAT = 1  # bump when the fit, the point records or the cache layout change
+SET_PATH = Path(__file__).with_name("calibration_set.yaml")
+CALIBRATION_FMAX = 0.05
+CALIBRATION_STEPS = 500
+
+
+# ---------------------------------------------------------------- the calibration set
+
+
+@dataclass
+class CalibrationSet:
+    """The compounds (and their structure builds) of a calibration, and the held-out draw."""
+
+    compounds: list[dict]
+    examples: list[dict]
+    seed: int
+    holdout_fraction: float
+    sha256: str
+    path: str
+
+    def elements(self) -> set[str]:
+        return {str(el) for c in self.compounds for el in Composition(c["formula"]).elements}
+
+    def example(self, formula: str) -> dict:
+        """The spec of a compound or example by formula (for tests and docs)."""
+        want = Composition(formula).reduced_formula
+        for item in self.examples + self.compounds:
+            if Composition(item["formula"]).reduced_formula == want:
+                return item
+        raise InputError(f"{formula} is not in the calibration set {self.path}")
+
+
+def load_calibration_set(path=None) -> CalibrationSet:
+    """Read and check a calibration set YAML (default: the one shipped with the package)."""
+    import yaml
+
+    path = Path(path).expanduser() if path else SET_PATH
+    try:
+        raw_bytes = path.read_bytes()
+        raw = yaml.safe_load(raw_bytes)
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read calibration set {path}: {' '.join(str(exc).split())[:160]}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("compounds"), list) or not raw["compounds"]:
+        raise InputError(f"calibration set {path} needs a non-empty 'compounds' list")
+    items = []
+    for section in ("compounds", "examples"):
+        for k, item in enumerate(raw.get(section) or []):
+            where = f"calibration set {path}: {section} item {k}"
+            if not isinstance(item, dict) or "formula" not in item or not isinstance(item.get("builds"), list) \
+                    or not item["builds"] or not all(isinstance(b, dict) for b in item["builds"]):
+                raise InputError(f"{where} needs a 'formula' and a non-empty list of 'builds'")
+            try:
+                Composition(str(item["formula"]))
+            except Exception:
+                raise InputError(f"{where}: {item['formula']!r} is not a formula") from None
+            items.append(item)
+    fraction = float(raw.get("holdout_fraction", 0.25))
+    if not 0.0 <= fraction < 1.0:
+        raise InputError(f"calibration set {path}: holdout_fraction must be in [0, 1)")
+    return CalibrationSet(list(raw["compounds"]), list(raw.get("examples") or []), int(raw.get("seed", 0)),
+                          fraction, hashlib.sha256(raw_bytes).hexdigest(), str(path))
+
+
+# ---------------------------------------------------------------- the fit
+
+
+@dataclass
+class CalibrationPoint:
+    """One compound of the calibration: the calculator's relaxed energy and the data's value."""
+
+    formula: str  # reduced formula
+    role: str  # "fit" or "holdout"
+    n_atoms: int  # atoms of the lowest build's cell
+    energy_per_atom: float  # calculator, eV/atom (lowest over the builds)
+    target: float  # data set's formation energy, eV/atom
+    predicted: float = math.nan  # formation energy from the fitted references
+    build: int = 0  # which build was lowest
+    converged: bool = True
+    steps: int = 0
+    seconds: float = 0.0
+
+    @property
+    def residual(self) -> float:
+        """predicted - data (eV/atom)."""
+        return self.predicted - self.target
+
+    def fractions(self, elements: list[str]) -> np.ndarray:
+        comp = Composition(self.formula)
+        return np.array([comp.get_atomic_fraction(el) for el in elements])
+
+
+@dataclass
+class Calibration:
+    """Fitted elemental references of one calculator against one data file, with their errors."""
+
+    calculator: dict
+    data: dict  # {"path", "sha256"}
+    calibration_set: dict  # {"path", "sha256"}
+    relaxation: dict  # {"fmax", "steps", "optimizer"}
+    mu: dict[str, float]
+    points: list[CalibrationPoint]
+    skipped: list[dict] = field(default_factory=list)  # [{"formula", "reason"}]
+    seconds: float = 0.0
+    created: str = ""
+    format: int = CALIBRATION_FORMAT
+
+    # -- errors (eV/atom)
+    def _errors(self, role: str) -> np.ndarray:
+        return np.array([abs(p.residual) for p in self.points if p.role == role])
+
+    def stats(self) -> dict:
+        out = {}
+        for role in ("fit", "holdout"):
+            err = self._errors(role)
+            out[f"n_{role}"] = int(len(err))
+            out[f"{role}_mae"] = float(err.mean()) if len(err) else None
+            out[f"{role}_rmse"] = float(np.sqrt((err ** 2).mean())) if len(err) else None
+            out[f"{role}_max"] = float(err.max()) if len(err) else None
+        return out
+
+    @property
+    def error(self) -> float:
+        """The error reported with an energy: the held-out MAE (the fit's if nothing is held out)."""
+        s = self.stats()
+        return s["holdout_mae"] if s["holdout_mae"] is not None else s["fit_mae"]
+
+    @property
+    def elements(self) -> list[str]:
+        return sorted(self.mu)
+
+    def uncovered(self, comp: Composition) -> list[str]:
+        return [str(el) for el in comp.elements if str(el) not in self.mu]
+
+    def formation_energy(self, comp: Composition, energy: float) -> float:
+        """Formation energy (eV/atom) of a cell of composition `comp` with total energy `energy` (eV)."""
+        missing = self.uncovered(comp)
+        if missing:
+            raise InputError(self.not_covered_message(comp, missing))
+        n = comp.num_atoms
+        return float(energy / n - sum(amt / n * self.mu[str(el)] for el, amt in comp.items()))
+
+    def not_covered_message(self, comp: Composition, missing: list[str]) -> str:
+        return not_covered_message(self.calculator.get("name", "the calculator"), comp, missing,
+                                   self.elements)
+
+    def summary(self) -> dict:
+        s = self.stats()
+        return {"calculator": self.calculator, "data": self.data, "calibration_set": self.calibration_set,
+                "elements": self.elements, "error": self.error,
+                "fit_mae": s["fit_mae"], "fit_rmse": s["fit_rmse"], "fit_max": s["fit_max"],
+                "holdout_mae": s["holdout_mae"], "holdout_rmse": s["holdout_rmse"],
+                "holdout_max": s["holdout_max"], "n_fit": s["n_fit"], "n_holdout": s["n_holdout"],
+                "holdout": sorted(p.formula for p in self.points if p.role == "holdout"),
+                "seconds": self.seconds, "created": self.created}
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        for point, p in zip(out["points"], self.points):
+            point["residual"] = p.residual
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Calibration":
+        points = [CalibrationPoint(**{k: v for k, v in p.items() if k != "residual"}) for p in raw["points"]]
+        kwargs = {k: raw[k] for k in ("calculator", "data", "calibration_set", "relaxation", "mu",
+                                      "skipped", "seconds", "created", "format")}
+        return cls(points=points, **kwargs)
+
+    def table_text(self) -> str:
+        """The points, one per line, for `screening calibrate`."""
+        lines = [f"  {'compound':<10} {'role':<8} {'data':>8} {'calc':>8} {'error':>8}   (eV/atom; error in meV/atom)"]
+        for p in sorted(self.points, key=lambda p: (p.role != "fit", len(Composition(p.formula)), p.formula)):
+            flag = "" if p.converged else "  (not converged)"
+            lines.append(f"  {p.formula:<10} {p.role:<8} {p.target:8.4f} {p.predicted:8.4f} "
+                         f"{1000 * p.residual:8.1f}{flag}")
+        return "\n".join(lines)
+
+
+def not_covered_message(name: str, comp: Composition, missing: list[str], covered) -> str:
+    return (f"the {name} calibration has no reference energy for {', '.join(missing)} (in "
+            f"{comp.reduced_formula}); it covers {', '.join(sorted(covered))}: add compounds of "
+            f"{missing[0]} to a calibration set (--calibration-set FILE.yaml)")
+
+
+def split_holdout(points: list[CalibrationPoint], fraction: float, seed: int) -> None:
+    """Mark a fixed-seed `fraction` of the compounds (never elements) as held out, keeping every element
+    present in some fit point."""
+    compounds = sorted(p.formula for p in points if len(Composition(p.formula)) > 1)
+    n_hold = int(round(fraction * len(compounds)))
+    order = list(np.random.default_rng(seed).permutation(len(compounds)))
+    held = [compounds[i] for i in order[:n_hold]]
+    for p in points:
+        p.role = "holdout" if p.formula in held else "fit"
+    elements = sorted({str(el) for p in points for el in Composition(p.formula).elements})
+    for el in elements:  # an element seen only in held-out compounds: move the first back
+        if not any(p.role == "fit" and el in _symbols(p.formula) for p in points):
+            for name in held:
+                p = next(q for q in points if q.formula == name)
+                if p.role == "holdout" and el in _symbols(p.formula):
+                    p.role = "fit"
+                    break
+
+
+def _symbols(formula: str) -> set[str]:
+    return {str(el) for el in Composition(formula).elements}
+
+
+def fit_references(points: list[CalibrationPoint]) -> dict[str, float]:
+    """Least-squares mu_el on the fit points; sets every point's `predicted`. DataError if singular."""
+    fit = [p for p in points if p.role == "fit"]
+    elements = sorted({el for p in fit for el in _symbols(p.formula)})
+    if not fit:
+        raise DataError("the calibration has no compound to fit")
+    A = np.array([p.fractions(elements) for p in fit])
+    b = np.array([p.energy_per_atom - p.target for p in fit])
+    if np.linalg.matrix_rank(A) < len(elements):
+        raise DataError(f"the calibration cannot determine references for {', '.join(elements)}: "
+                        "too few independent compounds (add the elements' own phases)")
+    mu_vec, *_ = np.linalg.lstsq(A, b, rcond=None)
+    mu = {el: float(v) for el, v in zip(elements, mu_vec)}
+    for p in points:
+        if all(el in mu for el in _symbols(p.formula)):
+            p.predicted = float(p.energy_per_atom - p.fractions(elements) @ mu_vec)
+    return mu
+
+
+# ---------------------------------------------------------------- building and caching
+
+
+def _targets(table, cset: CalibrationSet) -> tuple[list[tuple[dict, float]], list[dict]]:
+    """(compound spec, data formation energy) for compounds the data has, and the skipped ones."""
+    usable, skipped = [], []
+    for item in cset.compounds:
+        comp = Composition(str(item["formula"]))
+        missing = [str(el) for el in comp.elements if not table.has_element(str(el))]
+        if missing:
+            skipped.append({"formula": comp.reduced_formula, "reason": f"the data has no {missing[0]}"})
+            continue
+        row = table.row_of(comp.reduced_formula)
+        if row is None:
+            skipped.append({"formula": comp.reduced_formula, "reason": "not in the data"})
+            continue
+        usable.append((item, float(table.energies[row])))
+    return usable, skipped
+
+
+def calibrate(calc, info, table, cset: CalibrationSet | None = None, *, fmax: float = CALIBRATION_FMAX,
+              steps: int = CALIBRATION_STEPS, optimizer: str | None = None, progress=None) -> Calibration:
+    """Relax every build of the calibration set with `calc` and fit the references (see module doc).
+
+    progress: called with (done, total, formula) after each build, or None.
+    A build the calculator fails on (an element it does not know) is skipped with its reason.
+    """
+    from screening.calc.relax import DEFAULT_OPTIMIZER, relax
+    from screening.calc.structures import build
+
+    optimizer = optimizer or DEFAULT_OPTIMIZER
+    cset = cset or load_calibration_set()
+    start = time.perf_counter()
+    usable, skipped = _targets(table, cset)
+    total = sum(len(item["builds"]) for item, _ in usable)
+    done = 0
+    points = []
+    for item, target in usable:
+        formula = Composition(str(item["formula"])).reduced_formula
+        best, reasons, seconds = None, [], 0.0
+        for k, spec in enumerate(item["builds"]):
+            try:
+                atoms = build(spec)
+                result = relax(atoms, calc, fmax=fmax, steps=steps, optimizer=optimizer, label=formula)
+            except InputError as exc:
+                reasons.append(str(exc))
+                result = None
+            done += 1
+            if progress is not None:
+                progress(done, total, formula)
+            if result is None:
+                continue
+            seconds += result.seconds
+            if best is None or result.energy_per_atom < best[1].energy_per_atom:
+                best = (k, result)
+        if best is None:
+            skipped.append({"formula": formula, "reason": reasons[0] if reasons else "no build"})
+            continue
+        k, result = best
+        points.append(CalibrationPoint(formula, "fit", len(result.atoms), result.energy_per_atom, target,
+                                       build=k, converged=result.converged, steps=result.steps,
+                                       seconds=seconds))
+    if not points:
+        reason = skipped[0]["reason"] if skipped else "empty set"
+        raise InputError(f"the {info.name} calibration has no usable compound (e.g. {reason})")
+    split_holdout(points, cset.holdout_fraction, cset.seed)
+    mu = fit_references(points)
+    return Calibration(calculator=info.as_dict(),
+                       data={"path": table.source.path, "sha256": _data_sha(table)},
+                       calibration_set={"path": cset.path, "sha256": cset.sha256},
+                       relaxation={"fmax": fmax, "steps": steps, "optimizer": optimizer},
+                       mu=mu, points=points, skipped=skipped, seconds=time.perf_counter() - start,
+                       created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+def _data_sha(table) -> str:
+    extra = table.source.extra or {}
+    return str(extra.get("base_sha256") or table.source.sha256)
+
+
+def cache_path(info, table, cset: CalibrationSet, fmax: float = CALIBRATION_FMAX,
+               steps: int = CALIBRATION_STEPS, optimizer: str | None = None) -> Path:
+    from screening.calc.relax import DEFAULT_OPTIMIZER
+
+    key = json.dumps({"format": CALIBRATION_FORMAT, "calculator": info.key, "data": _data_sha(table),
+                      "set": cset.sha256, "fmax": fmax, "steps": steps,
+                      "optimizer": optimizer or DEFAULT_OPTIMIZER}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return cache_dir() / "calibration" / f"{info.slug}-{digest}.json"
+
+
+def read_cached(path: Path) -> Calibration | None:
+    """The cached calibration, or None if absent or unreadable (a bad cache is rebuilt, never trusted)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format") != CALIBRATION_FORMAT:
+            return None
+        cal = Calibration.from_dict(raw)
+        if not cal.mu or not all(math.isfinite(v) for v in cal.mu.values()):
+            return None
+        return cal
+    except Exception:
+        return None
+
+
+def get_calibration(calc, info, table, cset: CalibrationSet | None = None, *, recalibrate: bool = False,
+                    progress=None, announce: bool = True) -> tuple[Calibration, bool, Path]:
+    """(calibration, whether it came from the cache, cache file): cached, else built and stored."""
+    cset = cset or load_calibration_set()
+    path = cache_path(info, table, cset)
+    if not recalibrate:
+        cached = read_cached(path)
+        if cached is not None:
+            return cached, True, path
+    if announce:
+        n = sum(len(item["builds"]) for item in cset.compounds)
+        print(f"screening: calibrating {info.name} on {n} structures of known compounds (once per "
+              f"calculator and data set; a few minutes on a CPU) -> {path}", file=sys.stderr, flush=True)
+    cal = calibrate(calc, info, table, cset, progress=progress)
+    try:
+        atomic_write_bytes(path, json.dumps(cal.as_dict(), indent=1, allow_nan=False).encode())
+    except (OSError, ValueError):
+        pass  # an unwritable cache folder only costs time
+    return cal, False, path

@@ -1,0 +1,252 @@
+"""`screening energy STRUCTURE` and `screening calibrate`: energies of new structures through ASE.
+
+energy: read a structure (CIF, POSCAR, extxyz, ...), relax positions and cell with an ASE optimizer and
+cell filter (CHGNet by default, or any ASE calculator by import path with settings from a YAML file),
+convert the total energy to a formation energy in the data set's frame with the calculator's
+calibrated elemental references, and place it: energy above hull, decomposition, window.
+calibrate: build (or show the cached) calibration of a calculator, with its fit and held-out errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from screening.errors import InputError
+from screening.provenance import clean_numbers
+
+
+def _fmax(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or not 1e-4 <= value <= 10.0:
+        raise argparse.ArgumentTypeError(f"fmax must be between 0.0001 and 10 eV/A, got {text}")
+    return value
+
+
+def _steps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"steps must be 1..100000, got {value}")
+    return value
+
+
+def _calculator_options(p) -> None:
+    p.add_argument("--calculator", metavar="NAME", default="chgnet",
+                   help="'chgnet' (default; needs the ml extra) or an ASE calculator's import path "
+                        "MODULE:CLASS, e.g. ase.calculators.vasp:Vasp")
+    p.add_argument("--calculator-config", metavar="FILE.yaml",
+                   help="keyword arguments of the calculator (YAML mapping); for chgnet: model, use_device")
+    p.add_argument("--calibration-set", metavar="FILE.yaml",
+                   help="compounds to calibrate the elemental references on "
+                        "(default: screening/calc/calibration_set.yaml)")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="rebuild the calculator's calibration instead of using the cached one")
+
+
+def add_commands(sub, common) -> None:
+    """Register `energy` and `calibrate`."""
+    from screening.calc.relax import DEFAULT_FMAX, DEFAULT_OPTIMIZER, DEFAULT_STEPS, OPTIMIZERS
+
+    p = sub.add_parser("energy", parents=[common],
+                       help="formation energy of a structure (CIF/POSCAR/extxyz) with CHGNet or an ASE "
+                            "calculator; hull, window")
+    p.add_argument("structure", help="structure file: CIF, POSCAR/CONTCAR, extxyz, or any format ASE or "
+                                     "pymatgen reads (the last frame of a trajectory)")
+    _calculator_options(p)
+    p.add_argument("--relax", action=argparse.BooleanOptionalAction, default=True,
+                   help="relax positions and cell first (default) or take the energy as given")
+    p.add_argument("--fmax", type=_fmax, default=DEFAULT_FMAX, metavar="F",
+                   help=f"force threshold of the relaxation, eV/A (default {DEFAULT_FMAX})")
+    p.add_argument("--steps", type=_steps, default=DEFAULT_STEPS, metavar="N",
+                   help=f"maximum optimizer steps (default {DEFAULT_STEPS})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=DEFAULT_OPTIMIZER,
+                   help=f"ASE optimizer (default {DEFAULT_OPTIMIZER})")
+    p.add_argument("--fixed-cell", action="store_true", help="relax positions only, keep the cell")
+    p.add_argument("--save-entry", metavar="FILE.json",
+                   help="write the result as a pymatgen PDEntry (formation energy) for --user-entries")
+
+    p = sub.add_parser("calibrate", parents=[common],
+                       help="a calculator's elemental references on known compounds: fit and held-out errors")
+    _calculator_options(p)
+
+
+def _refuse_mp(args) -> None:
+    if getattr(args, "source", "snapshot") == "mp":
+        raise InputError(f"'{args.command}' calibrates against the data file: use the snapshot or "
+                         "--entries FILE, not --source mp")
+
+
+def _tables(args):
+    """(table to place the structure in: data + user entries, base table to calibrate against)."""
+    from screening.data.snapshot import load_entries
+
+    base = load_entries(args.entries, use_cache=not args.no_cache)
+    user = getattr(args, "user_entries", None) or ()
+    if not user:
+        return base, base
+    from screening.data.user_entries import merge_user_entries
+
+    return merge_user_entries(base, list(user), scheme=getattr(args, "user_scheme", None)), base
+
+
+def _calculator_args(args):
+    from screening.calc.calculators import read_config
+
+    config = read_config(args.calculator_config)
+    cset = None
+    if args.calibration_set:
+        from screening.calc.calibration import load_calibration_set
+
+        cset = load_calibration_set(args.calibration_set)
+    return config, cset
+
+
+def _progress_printer(enabled: bool):
+    if not enabled:
+        return None
+
+    def progress(done: int, total: int, formula: str) -> None:
+        print(f"\r  calibration {done}/{total}: {formula:<12}", end="" if done < total else "\n",
+              file=sys.stderr, flush=True)
+
+    return progress if sys.stderr.isatty() else None
+
+
+def _fmt(value, unit="", digits=4) -> str:
+    return "none" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _phases(products: dict[str, float]) -> str:
+    from screening.interfaces.commands import _phases as phases
+
+    return phases(products)
+
+
+def _mev(value) -> str:
+    return "n/a" if value is None else f"{1000 * value:.0f}"
+
+
+def _calibration_line(cal) -> str:
+    s = cal.stats()
+    return (f"held-out MAE {_mev(s['holdout_mae'])} meV/atom (RMSE {_mev(s['holdout_rmse'])}, max "
+            f"{_mev(s['holdout_max'])}, {s['n_holdout']} compounds), fit MAE {_mev(s['fit_mae'])} meV/atom "
+            f"({s['n_fit']} points)")
+
+
+def run_energy(args) -> dict:
+    from screening.calc.calculators import require_ase
+    from screening.calc.energy import compute_energy, entry_dict
+    from screening.data.snapshot import atomic_write_bytes
+    from screening.interfaces.commands import _provenance
+
+    _refuse_mp(args)
+    require_ase()
+    save = Path(args.save_entry).expanduser() if args.save_entry else None
+    if save is not None and save.is_dir():
+        raise InputError(f"--save-entry {save} is a folder: give a file name (e.g. entry.json)")
+    table, base = _tables(args)
+    config, cset = _calculator_args(args)
+    result = compute_energy(args.structure, table, base, calculator=args.calculator,
+                            calculator_config=config, do_relax=args.relax, fmax=args.fmax, steps=args.steps,
+                            optimizer=args.optimizer, cell=not args.fixed_cell, calibration_set=cset,
+                            recalibrate=args.recalibrate, progress=_progress_printer(not args.json))
+    if save is not None:
+        try:
+            atomic_write_bytes(save, json.dumps([entry_dict(result)], indent=1, allow_nan=False).encode())
+        except OSError as exc:
+            raise InputError(f"cannot write --save-entry {save}: {exc.strerror or exc}") from None
+    cal, rel, stab, window = result.calibration, result.relaxation, result.stability, result.window
+    comp = result.composition
+    payload = {
+        "structure": result.path, "formula": result.formula, "cell_formula": comp.formula.replace(" ", ""),
+        "n_atoms": int(comp.num_atoms), "calculator": result.calculator, "relaxation": rel.as_dict(),
+        "total_energy": rel.energy, "total_energy_per_atom": rel.energy_per_atom,
+        "formation_energy": result.formation_energy, "formation_energy_error": result.error,
+        "data_formation_energy": result.data_energy,
+        "difference_from_data": (result.formation_energy - result.data_energy
+                                 if result.data_energy is not None else None),
+        "e_above_hull": stab.e_above_hull, "hull_energy": stab.hull_energy,
+        "decomposition_energy": stab.decomposition_energy, "decomposition": stab.decomposition,
+        "competing_phases": stab.competing_phases,
+        "window": None if window is None else window.as_dict(),
+        "window_note": result.window_error,
+        "calibration": {**cal.summary(), "cached": result.calibration_cached,
+                        "cache_file": result.calibration_path, "mu": cal.mu},
+        "saved_entry": str(save) if save is not None else None,
+        "timings": result.timings,
+        "provenance": _provenance(table, []),
+    }
+    cell = comp.formula.replace(" ", "")
+    conv = "converged" if rel.converged else f"NOT converged in {rel.steps} steps"
+    lines = [f"{result.formula} ({cell}, {int(comp.num_atoms)} atoms) from {result.path}",
+             f"  calculator:            {result.calculator['name']} ({result.calculator['version']})"]
+    if rel.relaxed:
+        cell_part = f" + {rel.cell_filter}" if rel.cell_filter else " (fixed cell)"
+        lines.append(f"  relaxation:            {rel.optimizer}{cell_part}, {rel.steps} steps, {conv} "
+                     f"(max force {rel.max_force:.3f} eV/A), volume {rel.volume_initial:.2f} -> "
+                     f"{rel.volume_final:.2f} A^3")
+    else:
+        lines.append(f"  relaxation:            none (single point; max force {rel.max_force:.3f} eV/A)")
+    lines += [f"  total energy:          {rel.energy:.4f} eV ({rel.energy_per_atom:.4f} eV/atom)",
+              f"  formation energy:      {result.formation_energy:.4f} +/- {result.error:.3f} eV/atom "
+              f"(data set's frame)",
+              f"  calibration error:     {_calibration_line(cal)}"]
+    if result.data_energy is not None:
+        lines.append(f"  data set's value:      {result.data_energy:.4f} eV/atom (lowest entry; difference "
+                     f"{1000 * (result.formation_energy - result.data_energy):+.0f} meV/atom)")
+    else:
+        lines.append("  data set's value:      none (a composition new to the data)")
+    lines += [f"  hull energy:           {_fmt(stab.hull_energy, ' eV/atom')}",
+              f"  energy above hull:     {_fmt(stab.e_above_hull, ' eV/atom')}",
+              f"  decomposition energy:  {_fmt(stab.decomposition_energy, ' eV/atom')}",
+              f"  hull phases (atom fractions): {_phases(stab.decomposition)}"]
+    if stab.competing_phases:
+        lines.append(f"  competing phases:      {_phases(stab.competing_phases)}")
+    if window is not None:
+        lines += [f"  window at its own energy: {_fmt(window.reduction_potential, ' V', 3)} to "
+                  f"{_fmt(window.oxidation_potential, ' V', 3)} vs Li/Li+",
+                  f"    below the reduction limit:  {_phases(window.reduction_products)}",
+                  f"    above the oxidation limit:  {_phases(window.oxidation_products)}"]
+    elif result.window_error:
+        lines.append(f"  window:                {result.window_error}")
+    if save is not None:
+        lines.append(f"  saved entry:           {save} (use with --user-entries)")
+    how = "cached" if result.calibration_cached else f"built in {cal.seconds:.0f} s"
+    lines.append(f"  calibration: {how}, {result.calibration_path}")
+    lines.append(f"  data: {table.source.path} (sha256 {table.source.sha256[:12]})")
+    lines.append(f"  time: {result.timings['total']:.1f} s (relaxation {result.timings['relaxation']:.1f} s)")
+    return {"json": clean_numbers(payload), "text": "\n".join(lines)}
+
+
+def run_calibrate(args) -> dict:
+    from screening.calc.calculators import load_calculator, require_ase
+    from screening.calc.calibration import get_calibration, load_calibration_set
+
+    _refuse_mp(args)
+    require_ase()
+    _, base = _tables(args)
+    config, cset = _calculator_args(args)
+    cset = cset or load_calibration_set()
+    calc, info = load_calculator(args.calculator, config)
+    cal, cached, path = get_calibration(calc, info, base, cset, recalibrate=args.recalibrate,
+                                        progress=_progress_printer(not args.json))
+    payload = {**cal.as_dict(), "summary": cal.summary(), "cached": cached, "cache_file": str(path)}
+    lines = [f"calibration of {info.name} ({info.version}) against {base.source.path}",
+             f"  {_calibration_line(cal)}",
+             f"  held out (seed {cset.seed}): {', '.join(cal.summary()['holdout']) or 'none'}",
+             cal.table_text(),
+             "  references mu (eV/atom): " + ", ".join(f"{el} {v:.4f}" for el, v in sorted(cal.mu.items()))]
+    for item in cal.skipped:
+        lines.append(f"  skipped {item['formula']}: {item['reason']}")
+    how = "cached" if cached else "built"
+    lines.append(f"  {how}: {path} (building took {cal.seconds:.0f} s)")
+    return {"json": clean_numbers(payload), "text": "\n".join(lines)}
