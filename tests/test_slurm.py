@@ -88,7 +88,7 @@ def slurm():
         _run(["bash", str(SCRIPTS / "stop_slurm.sh")], timeout=120)
 
 
-def _snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def _snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
            "--configfile", str(DEMO), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())

@@ -51,6 +51,8 @@ def read_structure(path) -> "ase.Atoms":  # noqa: F821
         warnings.simplefilter("ignore")
         try:
             atoms = _read_ase(path)
+        except InputError:
+            raise
         except Exception as exc:  # every reader failure is a parse failure here
             errors.append(f"{type(exc).__name__}: {_one_line(exc, 100)}")
         if atoms is None:

@@ -13,10 +13,8 @@
 #   SLURM_CONF_FILE   where to write the config (default /etc/slurm/slurm.conf)
 #   SLURM_CLUSTER     ClusterName (default screening)
 #   SLURM_MEM_MARGIN  MB of RAM kept out of RealMemory (default 512)
-#   SLURM_TEST_LOG    the script's progress log (default stderr)
 set -euo pipefail
 
-HERE="$(cd "$(dirname "$0")" && pwd)"
 CONF="${SLURM_CONF_FILE:-/etc/slurm/slurm.conf}"
 CLUSTER="${SLURM_CLUSTER:-screening}"
 MARGIN="${SLURM_MEM_MARGIN:-512}"

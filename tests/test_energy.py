@@ -1,0 +1,374 @@
+"""`screening energy` / `screening calibrate`: structures through ASE calculators, in the data's frame.
+
+The CHGNet tests need the optional extra (`pip install torch==2.13.0 && pip install 'screening[ml]'`)
+and are skipped, saying so, only when chgnet is not importable. They share one calibration, built once
+per session in a temporary SCREENING_CACHE_DIR (about half a minute on an idle 2-core CPU).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+
+import numpy as np
+import pytest
+from pymatgen.core import Composition
+
+from screening.cli import main
+
+HAVE_ASE = importlib.util.find_spec("ase") is not None
+HAVE_CHGNET = HAVE_ASE and importlib.util.find_spec("chgnet") is not None
+needs_ase = pytest.mark.skipif(not HAVE_ASE, reason="ase is not installed (the 'ml' extra)")
+needs_chgnet = pytest.mark.skipif(
+    not HAVE_CHGNET, reason="chgnet is not importable: install the 'ml' extra "
+                            "(pip install torch==2.13.0 && pip install 'screening[ml]')")
+
+
+# ---------------------------------------------------------------- helpers and fixtures
+
+
+@pytest.fixture(scope="session")
+def energy_cache(tmp_path_factory):
+    """One cache folder (entries + calibrations) for every test here."""
+    return tmp_path_factory.mktemp("energy-cache")
+
+
+@pytest.fixture
+def cache_env(energy_cache, monkeypatch):
+    monkeypatch.setenv("SCREENING_CACHE_DIR", str(energy_cache))
+    return energy_cache
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, out, err, *fragments):
+    assert code == 2, (code, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("screening: error:"), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def write_structure(path, formula, fmt=None, perturb=False):
+    """Write the first calibration build of `formula` (optionally strained and rattled) to `path`."""
+    import ase.io
+
+    from screening.calc.calibration import load_calibration_set
+    from screening.calc.structures import build
+
+    atoms = build(load_calibration_set().example(formula)["builds"][0])
+    if perturb:  # the relaxation has to do some work: 3% larger cell, atoms off their sites
+        atoms.set_cell(atoms.cell * 1.03, scale_atoms=True)
+        atoms.rattle(0.03, seed=7)
+    ase.io.write(str(path), atoms, format=fmt)
+    return path
+
+
+@pytest.fixture(scope="session")
+def chgnet_calibration(energy_cache, table):
+    """The CHGNet calibration against the snapshot, built once (and timed) in the session cache."""
+    from screening.calc.calculators import load_calculator
+    from screening.calc.calibration import get_calibration
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCREENING_CACHE_DIR", str(energy_cache))
+    try:
+        calc, info = load_calculator("chgnet")
+        start = time.perf_counter()
+        cal, cached, path = get_calibration(calc, info, table, announce=False)
+        seconds = time.perf_counter() - start
+    finally:
+        mp.undo()
+    print(f"\nCHGNet calibration: {'cached' if cached else 'built'} in {seconds:.1f} s; "
+          f"fit MAE {1000 * cal.stats()['fit_mae']:.1f} meV/atom, held-out MAE "
+          f"{1000 * cal.stats()['holdout_mae']:.1f} meV/atom ({cal.summary()['holdout']})")
+    return cal, path
+
+
+def tolerance(cal) -> float:
+    return max(3 * cal.stats()["holdout_mae"], 0.05)
+
+
+# ---------------------------------------------------------------- CHGNet: calibration and placement
+
+
+@needs_chgnet
+def test_calibration_fit_and_holdout(chgnet_calibration, table, cache_env):
+    cal, path = chgnet_calibration
+    stats = cal.stats()
+    assert path.is_file() and path.parent.name == "calibration"
+    assert stats["n_holdout"] >= 3 and stats["n_fit"] >= 15
+    assert stats["fit_mae"] < 0.03 and stats["holdout_mae"] < 0.05
+    assert {"Li", "O", "F", "Cl", "S", "N", "Al", "Nb", "Zr", "Mg"} <= set(cal.mu)
+    # every held-out compound keeps each of its elements in some fitted compound
+    fitted = [Composition(p.formula) for p in cal.points if p.role == "fit" and len(Composition(p.formula)) > 1]
+    for p in cal.points:
+        if p.role == "holdout":
+            for el in Composition(p.formula).elements:
+                assert any(el in c for c in fitted), (p.formula, el)
+    for p in cal.points:  # the cache holds the data's values
+        assert p.target == pytest.approx(float(table.energies[table.row_of(p.formula)]))
+    # the cache round-trips, and a second request is served from it
+    from screening.calc.calculators import load_calculator
+    from screening.calc.calibration import get_calibration, read_cached
+
+    again = read_cached(path)
+    assert again.mu == cal.mu and again.stats() == stats
+    calc, info = load_calculator("chgnet")
+    _, cached, same_path = get_calibration(calc, info, table)
+    assert cached and same_path == path
+
+
+@needs_chgnet
+@pytest.mark.parametrize("formula, fmt", [("Li2O", "cif"), ("LiF", "vasp"), ("LiCl", "extxyz"),
+                                          ("Li2S", "cif"), ("MgO", "vasp"), ("NaCl", "cif")])
+def test_known_compounds_land_on_the_data(formula, fmt, chgnet_calibration, table, cache_env, tmp_path,
+                                          capsys):
+    cal, _ = chgnet_calibration
+    name = "POSCAR" if fmt == "vasp" else f"{formula}.{fmt}"
+    path = write_structure(tmp_path / name, formula, fmt=fmt, perturb=True)
+    code, out, err = run_cli(capsys, "energy", str(path), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    data = float(table.energies[table.row_of(formula)])
+    assert result["formula"] == formula
+    assert result["relaxation"]["converged"]
+    assert abs(result["formation_energy"] - data) <= tolerance(cal), (result["formation_energy"], data)
+    assert result["formation_energy_error"] == pytest.approx(cal.error)
+    assert result["data_formation_energy"] == pytest.approx(data)
+    assert result["e_above_hull"] < 0.1  # stable compounds land on or near the hull
+    assert result["calibration"]["cached"]
+
+
+@needs_chgnet
+def test_the_tested_compounds_include_held_out_ones(chgnet_calibration):
+    cal, _ = chgnet_calibration
+    held = {p.formula for p in cal.points if p.role == "holdout"}
+    tested = {"Li2O", "LiF", "LiCl", "Li2S", "MgO", "NaCl"}
+    assert held & tested, f"none of {sorted(tested)} is held out of the fit ({sorted(held)})"
+
+
+@needs_chgnet
+def test_coating_cif_lands_within_error_and_window(chgnet_calibration, table, cache_env, tmp_path, capsys):
+    """Done criterion: LiNbO3 (R3c, not in the calibration set) from a CIF in under a minute."""
+    from screening.data.snapshot import load_entries
+    from screening.data.user_entries import merge_user_entries
+    from screening.thermo.analysis import analyse_window
+
+    cal, _ = chgnet_calibration
+    assert "LiNbO3" not in {p.formula for p in cal.points}
+    cif = write_structure(tmp_path / "LiNbO3.cif", "LiNbO3")
+    saved = tmp_path / "LiNbO3-chgnet.json"
+    start = time.perf_counter()
+    code, out, err = run_cli(capsys, "energy", str(cif), "--json", "--save-entry", str(saved))
+    elapsed = time.perf_counter() - start
+    assert code == 0, err
+    assert elapsed < 60, f"energy took {elapsed:.1f} s"
+    result = json.loads(out)
+    comp = Composition("LiNbO3")
+    data = float(table.energies[table.row_of("LiNbO3")])
+    e_calc = result["formation_energy"]
+    assert abs(e_calc - data) <= tolerance(cal)
+    assert result["e_above_hull"] < 0.1
+    # The meaningful window comparison: the data's window of LiNbO3 (on the hull) against the window of
+    # LiNbO3 at the calculator's energy among the data's other phases (as_is). With energy= but on the
+    # hull, the data's own LiNbO3 stays in the hull and the window cannot differ.
+    ref, _ = analyse_window(table, comp)
+    mine, _ = analyse_window(table, comp, energy=e_calc, as_is=True)
+    assert result["window"]["reduction_potential"] == pytest.approx(mine.reduction_potential)
+    assert result["window"]["oxidation_potential"] == pytest.approx(mine.oxidation_potential)
+    assert abs(mine.reduction_potential - ref.reduction_potential) < 0.15
+    assert abs(mine.oxidation_potential - ref.oxidation_potential) < 0.15
+    # The saved entry is a formation-energy PDEntry the data layer reads, alone or merged over the data.
+    raw = json.loads(saved.read_text())
+    assert raw[0]["@class"] == "PDEntry" and "chgnet" in raw[0]["name"]
+    assert raw[0]["attribute"]["calibration_error_per_atom"] == pytest.approx(cal.error)
+    alone = load_entries(saved)
+    assert float(alone.energies[alone.row_of("LiNbO3")]) == pytest.approx(e_calc)
+    merged = merge_user_entries(table, [saved])
+    assert float(merged.energies[merged.row_of("LiNbO3")]) == pytest.approx(e_calc)
+    hull_window, _ = analyse_window(merged, comp)  # the user entry replaces the data's LiNbO3
+    assert hull_window.reduction_potential == pytest.approx(mine.reduction_potential, abs=1e-6)
+    assert hull_window.oxidation_potential == pytest.approx(mine.oxidation_potential, abs=1e-6)
+
+
+@needs_chgnet
+def test_text_output_and_no_relax(chgnet_calibration, cache_env, tmp_path, capsys):
+    path = write_structure(tmp_path / "LiF.cif", "LiF")
+    code, out, err = run_cli(capsys, "energy", str(path), "--no-relax")
+    assert code == 0, err
+    assert "formation energy:" in out and "held-out MAE" in out and "relaxation:            none" in out
+    assert "window at its own energy:" in out
+
+
+@needs_ase
+def test_calibration_set_without_the_elements(cache_env, tmp_path, capsys):
+    """A calibration set without Li or F cannot place LiF, and says so in one line (no calculator run)."""
+    import yaml
+
+    small = {"seed": 1, "holdout_fraction": 0.0,
+             "compounds": [{"formula": "Mg", "builds": [{"bulk": "Mg", "crystalstructure": "hcp",
+                                                         "a": 3.209, "c": 5.211}]},
+                           {"formula": "MgO", "builds": [{"bulk": "MgO", "crystalstructure": "rocksalt",
+                                                          "a": 4.212}]}]}
+    cset = tmp_path / "small.yaml"
+    cset.write_text(yaml.safe_dump(small))
+    path = write_structure(tmp_path / "LiF.cif", "LiF")
+    line = assert_one_line_error(*run_cli(capsys, "energy", str(path), "--calibration-set", str(cset)),
+                                 "no reference energy for Li, F")
+    assert "Mg, O" in line
+
+
+# ---------------------------------------------------------------- any ASE calculator (no CHGNet needed)
+
+
+@needs_ase
+def test_ase_calculator_by_import_path_with_yaml_config(cache_env, tmp_path, capsys, table):
+    """EMT knows Al, N and O among the set: its calibration keeps those and skips the rest."""
+    config = tmp_path / "emt.yaml"
+    config.write_text("asap_cutoff: false\n")
+    path = write_structure(tmp_path / "AlN.cif", "AlN")
+    code, out, err = run_cli(capsys, "energy", str(path), "--calculator", "ase.calculators.emt:EMT",
+                             "--calculator-config", str(config), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["calculator"]["name"] == "ase.calculators.emt:EMT"
+    assert result["calculator"]["config"] == {"asap_cutoff": False}
+    assert set(result["calibration"]["elements"]) == {"Al", "N", "O"}
+    # three phases, three references: the fit is exact, so AlN lands on the data's value
+    assert result["formation_energy"] == pytest.approx(float(table.energies[table.row_of("AlN")]), abs=2e-3)
+    code, out, err = run_cli(capsys, "calibrate", "--calculator", "ase.calculators.emt:EMT",
+                             "--calculator-config", str(config))
+    assert code == 0 and "cached" in out and "skipped Li2O" in out
+    # Li is not covered by the EMT calibration: one line
+    lif = write_structure(tmp_path / "LiF.cif", "LiF")
+    assert_one_line_error(*run_cli(capsys, "energy", str(lif), "--calculator", "ase.calculators.emt:EMT",
+                                   "--calculator-config", str(config)),
+                          "no reference energy for Li, F")
+
+
+# ---------------------------------------------------------------- bad input: one line each
+
+
+@needs_ase
+def test_structure_file_that_does_not_parse(cache_env, tmp_path, capsys):
+    bad = tmp_path / "broken.cif"
+    bad.write_text("data_broken\n_cell_length_a 4.0\nthis is not a CIF loop\n")
+    assert_one_line_error(*run_cli(capsys, "energy", str(bad)), "cannot read a crystal structure", "broken.cif")
+    junk = tmp_path / "POSCAR"
+    junk.write_bytes(b"\x00\x01\x02 binary junk")
+    assert_one_line_error(*run_cli(capsys, "energy", str(junk)), "cannot read a crystal structure")
+    assert_one_line_error(*run_cli(capsys, "energy", str(tmp_path / "missing.cif")), "structure file not found")
+    empty = tmp_path / "empty.xyz"
+    empty.write_text("")
+    assert_one_line_error(*run_cli(capsys, "energy", str(empty)), "is empty")
+
+
+@needs_ase
+def test_structures_that_cannot_be_crystals(cache_env, tmp_path, capsys):
+    from ase import Atoms
+
+    import ase.io
+
+    molecule = tmp_path / "water.xyz"
+    ase.io.write(str(molecule), Atoms("H2O", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]))
+    assert_one_line_error(*run_cli(capsys, "energy", str(molecule)), "no 3D periodic cell")
+    overlap = tmp_path / "overlap.vasp"
+    ase.io.write(str(overlap), Atoms("LiF", positions=[[0, 0, 0], [0.1, 0, 0]], cell=[4, 4, 4], pbc=True),
+                 format="vasp")
+    assert_one_line_error(*run_cli(capsys, "energy", str(overlap)), "overlapping atoms")
+    disordered = tmp_path / "disordered.cif"
+    disordered.write_text(
+        "data_x\n_symmetry_space_group_name_H-M 'P 1'\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
+        "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n_atom_site_label\n"
+        "_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+        "_atom_site_occupancy\nLi1 Li 0 0 0 0.5\nMg1 Mg 0 0 0 0.5\nO1 O 0.5 0.5 0.5 1\n")
+    assert_one_line_error(*run_cli(capsys, "energy", str(disordered)), "disordered")
+
+
+@needs_ase
+def test_calculator_that_does_not_exist(cache_env, tmp_path, capsys):
+    path = write_structure(tmp_path / "LiF.cif", "LiF")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--calculator", "nosuch_pkg.calcs:Magic"),
+                          "calculator 'nosuch_pkg.calcs:Magic' not found", "no module named 'nosuch_pkg'")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--calculator", "ase.calculators.emt:Nope"),
+                          "has no 'Nope'")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--calculator", "vasp"),
+                          "unknown calculator 'vasp'")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--calculator", "json:dumps"),
+                          "'json:dumps' could not be created")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--calculator", "json:JSONDecoder"),
+                          "is not an ASE calculator")
+    config = tmp_path / "bad.yaml"
+    config.write_text("- a list\n")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--calculator", "ase.calculators.emt:EMT",
+                                   "--calculator-config", str(config)), "must be a mapping")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--calculator-config",
+                                   str(tmp_path / "none.yaml")), "config file not found")
+
+
+@needs_ase
+def test_elements_the_calibration_does_not_cover(cache_env, tmp_path, capsys):
+    from ase.build import bulk
+
+    import ase.io
+
+    path = tmp_path / "CsI.cif"
+    ase.io.write(str(path), bulk("CsI", "cesiumchloride", a=4.57))
+    line = assert_one_line_error(*run_cli(capsys, "energy", str(path)),
+                                 "calibration has no reference energy for Cs, I (in CsI)")
+    assert "it covers" in line and "Li" in line
+
+
+@needs_ase
+def test_without_the_ml_extra_says_how_to_install(cache_env, tmp_path, capsys, monkeypatch):
+    import sys
+
+    path = write_structure(tmp_path / "LiF.cif", "LiF")
+    monkeypatch.setitem(sys.modules, "chgnet", None)  # as if the extra were not installed
+    assert_one_line_error(*run_cli(capsys, "energy", str(path)), "CHGNet is not installed",
+                          "pip install torch==2.13.0", "screening[ml]")
+
+
+@needs_ase
+def test_other_bad_options(cache_env, tmp_path, capsys):
+    path = write_structure(tmp_path / "LiF.cif", "LiF")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--fmax", "0"), "fmax")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--fmax", "nan"), "fmax")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--steps", "-3"), "steps")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--source", "mp"), "not --source mp")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--save-entry", str(tmp_path)), "is a folder")
+    bad_set = tmp_path / "set.yaml"
+    bad_set.write_text("compounds: []\n")
+    assert_one_line_error(*run_cli(capsys, "energy", str(path), "--calibration-set", str(bad_set)),
+                          "non-empty 'compounds'")
+
+
+# ---------------------------------------------------------------- pure pieces
+
+
+def test_fit_recovers_references_exactly():
+    from screening.calc.calibration import CalibrationPoint, fit_references, split_holdout
+
+    mu = {"Li": -1.9, "O": -4.9, "F": -1.8, "Mg": -1.6}
+    data = {"Li": 0.0, "O": 0.0, "Mg": 0.0, "Li2O": -2.07, "LiF": -3.18, "MgO": -3.07, "MgF2": -3.85,
+            "Li2MgO2": -2.5}
+    points = []
+    for formula, e_form in data.items():
+        comp = Composition(formula)
+        e_calc = e_form + sum(comp.get_atomic_fraction(el) * mu[str(el)] for el in comp.elements)
+        points.append(CalibrationPoint(comp.reduced_formula, "fit", int(comp.num_atoms), e_calc, e_form))
+    split_holdout(points, 0.25, seed=3)
+    held = [p for p in points if p.role == "holdout"]
+    assert len(held) == 1 and len(Composition(held[0].formula)) > 1
+    fitted = fit_references(points)
+    for el, value in mu.items():
+        assert fitted[el] == pytest.approx(value, abs=1e-9)
+    assert np.allclose([p.residual for p in points], 0.0, atol=1e-9)
