@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 $(BIN)/screening: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet torch==2.13.0  # the CPU wheel, before anything can pull a CUDA build
+	$(BIN)/pip install --quiet -e '.[test,ml]'
 	touch $(BIN)/screening
 
 setup: $(BIN)/screening

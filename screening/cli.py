@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="potential(s), V vs Li/Li+ (default: 0 and 5)")
     p.add_argument("--energy", type=energy_value, metavar="EV_PER_ATOM")
 
-    from screening.interfaces import screen_cli, workflow_cli
+    from screening.interfaces import energy_cli, screen_cli, workflow_cli
     screen_cli.add_commands(sub, common)
+    energy_cli.add_commands(sub, common)
     workflow_cli.add_commands(sub, common)
     return parser
 
@@ -134,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
-    from screening.interfaces import commands, screen_cli, workflow_cli
+    from screening.interfaces import commands, energy_cli, screen_cli, workflow_cli
 
     name = f"run_{args.command.replace('-', '_')}"
-    module = next(m for m in (commands, screen_cli, workflow_cli) if hasattr(m, name))
+    module = next(m for m in (commands, screen_cli, energy_cli, workflow_cli) if hasattr(m, name))
     result = getattr(module, name)(args)
     if getattr(args, "json", False):
         print(json.dumps(result["json"], indent=2, sort_keys=False, allow_nan=False))

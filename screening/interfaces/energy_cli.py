@@ -44,12 +44,14 @@ def _calculator_options(p) -> None:
                    help="'chgnet' (default; needs the ml extra) or an ASE calculator's import path "
                         "MODULE:CLASS, e.g. ase.calculators.vasp:Vasp")
     p.add_argument("--calculator-config", metavar="FILE.yaml",
-                   help="keyword arguments of the calculator (YAML mapping); for chgnet: model, use_device")
+                   help="keyword arguments of the calculator (YAML mapping); for chgnet: model (0.3.0), "
+                        "torch_threads (1), use_device")
     p.add_argument("--calibration-set", metavar="FILE.yaml",
                    help="compounds to calibrate the elemental references on "
                         "(default: screening/calc/calibration_set.yaml)")
     p.add_argument("--recalibrate", action="store_true",
-                   help="rebuild the calculator's calibration instead of using the cached one")
+                   help="rebuild the calculator's calibration instead of using the cached one "
+                        "(--no-cache applies to the data file only)")
 
 
 def add_commands(sub, common) -> None:
