@@ -404,3 +404,33 @@ def test_no_stray_files_anywhere(server, tmp_path):
     found = [os.path.relpath(os.path.join(d, f), tmp_path)
              for d, _, files in os.walk(tmp_path) for f in files]
     assert found == [os.path.join("cache", "mp", f"mp-{DB_VERSION}-GGA_GGA+U-Li-O.json.gz")]
+
+
+@pytest.mark.parametrize("argv", [["window", "Li6PS5Cl"], ["stability", "Li3PS4"],
+                                  ["pair", "Li3PO4", "Li2O"], ["window", "Li3PO4", "--as-is"]])
+def test_cli_with_source_mp_equals_the_snapshot(server, monkeypatch, capsys, argv):
+    """`screening window Li6PS5Cl --source mp` against the fake server gives the snapshot's answer."""
+    import json
+
+    from screening.cli import main
+
+    monkeypatch.setenv("MP_API_KEY", KEY)
+    monkeypatch.setenv("MP_API_ENDPOINT", server.url)
+    assert main([*argv, "--json"]) == 0
+    snapshot = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--json", "--source", "mp"]) == 0
+    live = json.loads(capsys.readouterr().out)
+    assert server.count() >= 1
+    assert live["provenance"]["data_source"]["kind"] == "materials-project"
+    assert live["provenance"]["data_source"]["database_version"] == DB_VERSION
+    for result in (snapshot, live):
+        result.pop("provenance")
+    assert live == snapshot
+
+
+def test_cli_source_mp_without_key_is_one_line(monkeypatch, capsys):
+    from screening.cli import main
+
+    assert main(["window", "Li6PS5Cl", "--source", "mp"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "MP_API_KEY" in err[0]
