@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import traceback
@@ -16,6 +15,7 @@ import warnings
 
 from screening import __version__
 from screening.errors import InputError, ScreeningError
+from screening.interfaces.argtypes import bounded_float
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,28 +25,8 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{message} (see '{self.prog} --help')")
 
 
-def finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
-    return value
-
-
-def energy_value(text: str) -> float:
-    value = finite_float(text)
-    if not -20.0 <= value <= 10.0:
-        raise argparse.ArgumentTypeError(f"formation energy {value} eV/atom is outside -20..10 eV/atom")
-    return value
-
-
-def potential_value(text: str) -> float:
-    value = finite_float(text)
-    if not -5.0 <= value <= 10.0:
-        raise argparse.ArgumentTypeError(f"potential {value} V vs Li/Li+ is outside -5..10 V")
-    return value
+energy_value = bounded_float("formation energy", -20.0, 10.0, "eV/atom")
+potential_value = bounded_float("potential", -5.0, 10.0, "V vs Li/Li+")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,32 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from screening.errors import InputError
+from screening.interfaces.argtypes import bounded_float, bounded_int
 from screening.provenance import clean_numbers
 
 
-def _fmax(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or not 1e-4 <= value <= 10.0:
-        raise argparse.ArgumentTypeError(f"fmax must be between 0.0001 and 10 eV/A, got {text}")
-    return value
-
-
-def _steps(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"steps must be 1..100000, got {value}")
-    return value
+_fmax = bounded_float("fmax", 1e-4, 10.0, "eV/A")
+_steps = bounded_int("steps", 1, 100_000)
 
 
 def _calculator_options(p) -> None:
