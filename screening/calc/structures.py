@@ -8,7 +8,9 @@ atoms.
 `build(spec)` makes the starting structure of one calibration build (see calibration_set.yaml):
 ``{"bulk": name, "crystalstructure": ..., "a": ...}`` (ase.build.bulk) or
 ``{"aflow": label, "species": {...}, "volume_per_atom": ...}`` (a prototype of the AFLOW library
-shipped with pymatgen).
+shipped with pymatgen), or
+``{"spacegroup": symbol or number, "lattice": [a, b, c, alpha, beta, gamma], "sites": [[el, x, y, z], ...]}``
+(pymatgen's Structure.from_spacegroup with literature Wyckoff positions; the primitive cell is kept).
 """
 
 from __future__ import annotations
@@ -202,4 +204,28 @@ def build(spec: dict):
         atoms.info.clear()
         atoms.arrays.pop("label", None)
         return atoms
-    raise InputError(f"a build needs 'bulk' or 'aflow': {spec}")
+    if "spacegroup" in spec:
+        return _from_spacegroup(spec)
+    raise InputError(f"a build needs 'bulk', 'aflow' or 'spacegroup': {spec}")
+
+
+def _from_spacegroup(spec: dict):
+    """A crystal from its space group, lattice parameters and asymmetric unit (primitive cell)."""
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    try:
+        a, b, c, alpha, beta, gamma = (float(v) for v in spec["lattice"])
+        sites = [(str(row[0]), [float(v) for v in row[1:4]]) for row in spec["sites"]]
+        group = spec["spacegroup"]
+        group = int(group) if isinstance(group, int) or str(group).isdigit() else str(group)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            structure = Structure.from_spacegroup(group, Lattice.from_parameters(a, b, c, alpha, beta, gamma),
+                                                  [el for el, _ in sites], [xyz for _, xyz in sites])
+            structure = structure.get_primitive_structure()
+    except Exception as exc:
+        raise InputError(f"cannot build {spec}: {_one_line(exc)}") from None
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    atoms.info.clear()
+    return atoms

@@ -123,9 +123,9 @@ def _mev(value) -> str:
 
 def _calibration_line(cal) -> str:
     s = cal.stats()
-    return (f"held-out MAE {_mev(s['holdout_mae'])} meV/atom (RMSE {_mev(s['holdout_rmse'])}, max "
-            f"{_mev(s['holdout_max'])}, {s['n_holdout']} compounds), fit MAE {_mev(s['fit_mae'])} meV/atom "
-            f"({s['n_fit']} points)")
+    return (f"reported error = largest held-out error {_mev(s['holdout_max'])} meV/atom "
+            f"(held-out MAE {_mev(s['holdout_mae'])}, RMSE {_mev(s['holdout_rmse'])}, {s['n_holdout']} "
+            f"compounds); fit MAE {_mev(s['fit_mae'])} meV/atom ({s['n_fit']} points)")
 
 
 def run_energy(args) -> dict:
