@@ -144,3 +144,17 @@ def test_user_entries_join_the_hull_and_are_recorded(capsys, tmp_path, table):
     assert "LiAl7O11" in mine["decomposition"]
     assert mine["provenance"]["user_supplied_entries"] == ["LiAl7O11"]
     assert mine["provenance"]["data_source"]["user_entries"][0]["path"].endswith("mine.json")
+
+
+def test_window_is_per_reduced_formula_whatever_is_typed(capsys):
+    typed = run_json(capsys, "window", "Li6P2O8")
+    reduced = run_json(capsys, "window", "Li3PO4")
+    assert typed["formula"] == "Li3PO4"
+    assert typed["profile"] == reduced["profile"]
+    assert typed["reduction_products"] == reduced["reduction_products"] == pytest.approx({"Li2O": 4, "Li3P": 1})
+
+
+def test_user_energy_for_a_new_composition_is_not_in_data(capsys):
+    data = run_json(capsys, "stability", "Li7Al3O9", "--energy", "-3.5")
+    assert data["in_data"] is False and data["e_above_hull"] == 0.0
+    assert data["decomposition_energy"] < 0

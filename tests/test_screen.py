@@ -127,3 +127,15 @@ def test_config_errors():
     ]:
         with pytest.raises(InputError, match=message):
             config_from_dict(bad)
+
+
+def test_a_hypothetical_penalty_is_not_counted_as_a_reaction(table):
+    cfg = config_from_dict({"candidates": {"data": False, "library": False,
+                                           "grids": [{"ends": ["Li2O", "Al2O3"], "step": 0.5, "penalty": 0.1}]},
+                            "stacks": [{"electrode": "LCO", "electrolyte": "Li3PO4"}]})
+    rows = evaluate_candidates(table, cfg.candidates(table), cfg.stacks)
+    (row,) = [r for r in rows if r["formula"] == "LiAlO2"]
+    assert row["hypothetical"] and row["e_above_hull"] == pytest.approx(0.1)
+    # LiAlO2 and Li3PO4 / LiCoO2 do not react (see the seeds' claims): the penalty must not show up here
+    assert row["rxn_electrolyte"] == pytest.approx(0.0, abs=1e-9)
+    assert row["rxn_electrode"] == pytest.approx(0.0, abs=1e-9)

@@ -40,10 +40,9 @@ def evaluate_rows(config: ScreenConfig, table, candidates, workers=None, schedul
     return execute(tasks, workers=workers, scheduler=scheduler, progress=progress)
 
 
-def rank_rows(config: ScreenConfig, table, rows: list[dict]) -> pd.DataFrame:
+def rank_rows(config: ScreenConfig, rows: list[dict], bare: dict[str, dict]) -> pd.DataFrame:
     if not rows:
         raise InputError("no candidate passed the enumeration filters: nothing to rank")
-    bare = bare_pairs(table, config.stacks)
     frame = rank(rows, bare, config.thresholds, config.score_weights, [s.name for s in config.stacks])
     return round_frame(frame)
 
@@ -63,8 +62,8 @@ def write_rankings(frame: pd.DataFrame, out_dir: Path) -> None:
     atomic_write_bytes(out_dir / "rankings.csv", text.encode("utf-8"))
 
 
-def provenance(config: ScreenConfig, table, n_candidates: int, extra: dict | None = None) -> dict:
-    bare = bare_pairs(table, config.stacks)
+def provenance(config: ScreenConfig, table, n_candidates: int, bare: dict[str, dict],
+               extra: dict | None = None) -> dict:
     return clean_numbers({
         "run": config.run, "created": now_utc(),
         "data_source": table.source.as_dict(),
@@ -105,10 +104,11 @@ def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
     finally:
         if bar:
             bar.close()
-    frame = rank_rows(config, table, rows)
+    bare = bare_pairs(table, config.stacks)
+    frame = rank_rows(config, rows, bare)
     elapsed = time.perf_counter() - started
     write_rankings(frame, out_dir)
     used = workers if workers is not None else (config.workers if config.workers is not None else default_workers())
-    write_json(out_dir / "provenance.json", provenance(config, table, len(candidates), {
+    write_json(out_dir / "provenance.json", provenance(config, table, len(candidates), bare, {
         "execution": {"workers": used, "scheduler": scheduler, "seconds": round(elapsed, 1)}}))
     return frame

@@ -20,6 +20,7 @@ from screening.execution.runner import execute, group_chunks, make_tasks
 from screening.execution.screen_run import provenance, rank_rows, write_json, write_rankings
 from screening.screen.candidates import Candidate
 from screening.screen.config import ScreenConfig
+from screening.screen.evaluate import bare_pairs
 
 SHARD_FORMAT = 2
 
@@ -93,11 +94,12 @@ def rank_parts(config: ScreenConfig, part_paths: list[Path], out_dir: Path, n_ca
     rows = pd.concat(frames, ignore_index=True).to_dict(orient="records") if frames else []
     rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in rows]
     table = config.table()
-    frame = rank_rows(config, table, rows)
+    bare = bare_pairs(table, config.stacks)
+    frame = rank_rows(config, rows, bare)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_rankings(frame, out_dir)
     count = n_candidates if n_candidates is not None else int(frame["candidate"].nunique())
-    write_json(out_dir / "provenance.json", provenance(config, table, count,
+    write_json(out_dir / "provenance.json", provenance(config, table, count, bare,
                                                        {"execution": {"workflow": "snakemake",
                                                                       "shards": len(part_paths)}}))
     return frame

@@ -41,7 +41,8 @@ def funnel(frame: pd.DataFrame, stack: str, thresholds: dict) -> list[tuple[str,
 
 def _limit_text(name: str, value: float) -> str:
     column, direction = CRITERIA[name]
-    unit = "V" if name == "window_shortfall" else "eV/atom"
+    unit = {"window_shortfall": "V", "rxn_electrolyte_open": "eV/non-Li atom",
+            "rxn_electrode": "eV/atom closed, eV/non-Li atom open"}.get(name, "eV/atom")
     return f"{'<=' if direction == 'max' else '>='} {value:g} {unit}"
 
 

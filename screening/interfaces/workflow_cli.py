@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from screening.interfaces.argtypes import bounded_int
+
 
 def add_commands(sub, common) -> None:
     p = sub.add_parser("data-info", help="workflow step: load (and cache) the entry data, record its source")
@@ -21,7 +23,8 @@ def add_commands(sub, common) -> None:
     p = sub.add_parser("evaluate", help="workflow step: evaluate one shard into a parquet file")
     p.add_argument("shard", metavar="SHARD.json")
     p.add_argument("--out", required=True, metavar="PART.parquet")
-    p.add_argument("--workers", type=int, default=0, metavar="N", help="dask workers inside the job (0: none)")
+    p.add_argument("--workers", type=bounded_int("workers", 0, 1024), default=0, metavar="N",
+                   help="dask workers inside the job (0: none)")
     p.add_argument("--scheduler", metavar="ADDRESS")
 
     p = sub.add_parser("report", help="plots and report.html for a finished run folder")

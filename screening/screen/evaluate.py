@@ -41,6 +41,7 @@ class _Systems:
         self.table = table
         self._chemsys: dict[tuple, object] = {}
         self._solvers: dict[tuple, HullSolver] = {}
+        self._energies: dict[tuple, float] = {}
 
     def chemsys(self, elements):
         key = tuple(sorted(set(elements)))
@@ -55,10 +56,23 @@ class _Systems:
             self._solvers[key] = HullSolver(cs) if potential is None else HullSolver(cs, "Li", -potential)
         return self._solvers[key]
 
+    def reactant_energy(self, comp: Composition, potential: float | None) -> float:
+        """Hull energy of a reactant (eV/atom), or open to Li its grand hull energy per non-Li atom:
+        the hull at a composition only involves its own elements, so its own small system suffices
+        and the value is shared by every pair it takes part in."""
+        key = (comp.reduced_formula, potential)
+        if key not in self._energies:
+            elements = {str(e) for e in comp.elements} | ({"Li"} if potential is not None else set())
+            solver = self.solver(elements, potential)
+            self._energies[key] = solver.energy(solver.vector(comp))
+        return self._energies[key]
 
-def _reaction_energy(systems: _Systems, coating: Candidate, other: Composition, potential: float | None,
-                     energy: float | None):
-    """(most negative reaction energy, products text, mixing ratio) or Nones when undefined."""
+
+def _reaction_energy(systems: _Systems, coating: Candidate, other: Composition, potential: float | None):
+    """(most negative reaction energy, products text, mixing ratio) or Nones when undefined.
+
+    Both reactants at their hull energies: a hypothetical film's penalty is in its energy above hull,
+    not counted again as a reaction."""
     if coating.composition.reduced_composition == other.reduced_composition:
         return None, "", None
     if potential is not None and {str(e) for e in other.elements} == {"Li"}:
@@ -67,9 +81,11 @@ def _reaction_energy(systems: _Systems, coating: Candidate, other: Composition, 
     cs = systems.chemsys(elements)
     closed = systems.solver(elements)
     open_solver = systems.solver(elements, potential) if potential is not None else None
+    energies = (systems.reactant_energy(coating.composition, potential),
+                systems.reactant_energy(other, potential))
     result = interface_reaction(cs, coating.composition, other, potential=potential,
                                 include_no_mixing_energy=False, closed_solver=closed,
-                                open_solver=open_solver, minimum_only=True, energy_a=energy)
+                                open_solver=open_solver, minimum_only=True, reactant_energies=energies)
     best = result.most_negative
     products = best.products if result.reacts else {}
     return best.reaction_energy, products_text(products), best.mixing_ratio
@@ -131,7 +147,7 @@ def _evaluate_one(systems: _Systems, candidate: Candidate, stacks: list[Stack],
                 ("electrode_open", stack.electrode_charged.composition, stack.potential),
                 ("electrolyte", stack.electrolyte.composition, None),
                 ("electrolyte_open", stack.electrolyte.composition, stack.potential)):
-            e, products, x = _reaction_energy(systems, candidate, other, potential, energy)
+            e, products, x = _reaction_energy(systems, candidate, other, potential)
             row[f"rxn_{label}"] = e
             row[f"rxn_{label}_products"] = products
             row[f"rxn_{label}_x"] = x
@@ -154,9 +170,9 @@ def bare_pairs(table: EntryTable, stacks: list[Stack]) -> dict[str, dict]:
     for stack in stacks:
         fake = Candidate(stack.electrolyte.label, stack.electrolyte.composition, ("stack",))
         systems = _Systems(table)
-        e_closed, p_closed, _ = _reaction_energy(systems, fake, stack.electrode.composition, None, None)
+        e_closed, p_closed, _ = _reaction_energy(systems, fake, stack.electrode.composition, None)
         e_open, p_open, _ = _reaction_energy(systems, fake, stack.electrode_charged.composition,
-                                             stack.potential, None)
+                                             stack.potential)
         out[stack.name] = {"bare_rxn": e_closed, "bare_rxn_products": p_closed,
                            "bare_rxn_open": e_open, "bare_rxn_open_products": p_open}
     return out

@@ -159,7 +159,7 @@ class HullSolver:
         """Amounts of the optimal phases solved exactly from the balance (removes LP tolerance noise)."""
         matrix = self.coords[basis].T
         exact, *_ = np.linalg.lstsq(matrix, c, rcond=None)
-        if np.all(exact > -1e-12) and np.allclose(matrix @ exact, c, atol=1e-12, rtol=0):
+        if exact.min() > -1e-12 and np.abs(matrix @ exact - c).max() <= 1e-12:
             return np.clip(exact, 0.0, None)
         return approx
 

@@ -74,12 +74,14 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
                        potential: float | None = None, use_hull_energy: bool = True,
                        include_no_mixing_energy: bool = True, open_element: str = "Li",
                        closed_solver: HullSolver | None = None, open_solver: HullSolver | None = None,
-                       minimum_only: bool = False, energy_a: float | None = None) -> InterfaceReaction:
+                       minimum_only: bool = False,
+                       reactant_energies: tuple[float, float] | None = None) -> InterfaceReaction:
     """Reaction energy profile of A | B, closed or open to `open_element` at `potential` V.
 
     minimum_only: find only the most negative kink, by one LP (for screening); `kinks` then holds it alone.
     open_solver: a grand HullSolver already built for this system and potential (reused across pairs).
-    energy_a: eV/atom to use for A (e.g. a hypothetical film's hull energy plus a penalty).
+    reactant_energies: (e_A, e_B) already known in this call's units (closed: eV/atom; open: grand
+    potential per non-Li atom), e.g. cached across a screen; skips computing them.
     """
     name_a, name_b = comp_a.reduced_formula, comp_b.reduced_formula
     if comp_a.reduced_composition == comp_b.reduced_composition:
@@ -88,8 +90,6 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
 
     def own_energy(comp: Composition) -> float:
         """Closed-system energy of a reactant, eV/atom."""
-        if energy_a is not None and comp is comp_a:
-            return float(energy_a)
         if not use_hull_energy:
             energy = chemsys.energy_of(comp)
             if energy is not None:
@@ -98,7 +98,7 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
 
     if potential is None:
         solver = closed
-        energy_a, energy_b = own_energy(comp_a), own_energy(comp_b)
+        energy_a, energy_b = reactant_energies or (own_energy(comp_a), own_energy(comp_b))
         share_a = share_b = 1.0
         unit = "eV/atom"
     else:
@@ -112,12 +112,16 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
         share_a = 1.0 - comp_a.get_atomic_fraction(open_element)
         share_b = 1.0 - comp_b.get_atomic_fraction(open_element)
 
+        if not include_no_mixing_energy and not use_hull_energy:
+            raise InputError("own energies only matter when each reactant's reaction with the Li reservoir "
+                             "counts: drop --mutual-only or --own-energies")
+
         def grand(comp: Composition, share: float) -> float:
             if include_no_mixing_energy:
                 return (own_energy(comp) - mu * comp.get_atomic_fraction(open_element)) / share
             return solver.energy(solver.vector(comp))
 
-        energy_a, energy_b = grand(comp_a, share_a), grand(comp_b, share_b)
+        energy_a, energy_b = reactant_energies or (grand(comp_a, share_a), grand(comp_b, share_b))
         unit = f"eV/atom of non-{open_element} elements"
     vec_a, vec_b = solver.vector(comp_a), solver.vector(comp_b)
     if np.allclose(vec_a, vec_b, atol=1e-12):

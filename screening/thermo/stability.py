@@ -57,18 +57,20 @@ def stability(chemsys: ChemSys, comp: Composition, solver: HullSolver | None = N
     vector = solver.vector(comp)
     point = solver.solve(vector)
     name = comp.reduced_formula
+    row = chemsys.index_of(name)
+    in_data = row is not None
     own = chemsys.energy_of(comp) if energy is None else float(energy)
     decomposition = decomposition_dict(solver, point)
     if own is None:
         return Stability(name, False, None, point.energy, None, None, decomposition, {})
     e_above = max(own - point.energy, 0.0)
     if e_above > STABLE_TOL or len(comp.elements) == 1:
-        return Stability(name, True, own, point.energy, e_above,
+        return Stability(name, in_data, own, point.energy, e_above,
                          e_above if len(comp.elements) > 1 else None, decomposition, {})
-    same = [i for i in range(chemsys.size)
-            if abs(chemsys.fractions[i] - chemsys.fractions[chemsys.index_of(name)]).max() < 1e-12] \
-        if chemsys.index_of(name) is not None else []
-    reduced = solver.without(same)
+    if row is None:  # a user's energy on the hull for a composition the data lacks: nothing to remove
+        return Stability(name, False, own, point.energy, e_above, own - point.energy, {name: 1.0},
+                         decomposition)
+    reduced = solver.without([row])
     rest = reduced.solve(vector)
     return Stability(name, True, own, point.energy, e_above, own - rest.energy,
                      {name: 1.0}, decomposition_dict(reduced, rest))

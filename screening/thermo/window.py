@@ -97,8 +97,9 @@ class _LiLine:
         self.kinks: list[LineKink] = line_vertices(self.solver, start, end)
         self.t = np.array([k.t for k in self.kinks])
         self.f = np.array([k.point.energy for k in self.kinks])
-        self.host_atoms = comp.num_atoms - comp[ion]  # non-ion atoms per formula unit of comp
-        self.ion_atoms = comp[ion]
+        reduced = comp.reduced_composition  # per formula unit of the reduced formula, as reported
+        self.host_atoms = reduced.num_atoms - reduced[ion]  # non-ion atoms per formula unit
+        self.ion_atoms = reduced[ion]
 
     def segment_mu(self, k: int) -> float:
         """Ion chemical potential (eV) of the segment between vertices k and k+1."""
