@@ -67,8 +67,9 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
                        for c in ("rxn_electrode", "rxn_electrode_open", "rxn_electrolyte",
                                  "rxn_electrolyte_open"))
     shortfall = frame["window_shortfall"].astype(float).replace(np.inf, 10.0)
+    # rounded like the output, so round-off (1e-16) never decides the order of ties
     frame["score"] = (frame["e_above_hull"].astype(float).fillna(0.0) + reaction_sum
-                      + weights.get("window_shortfall", 0.1) * shortfall)
+                      + weights.get("window_shortfall", 0.1) * shortfall).round(9) + 0.0
     frame["pareto_rank"] = 0
     for stack, index in frame.groupby("stack", sort=False).groups.items():
         frame.loc[index, "pareto_rank"] = pareto_ranks(_objective_matrix(frame.loc[index]))
