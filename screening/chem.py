@@ -55,13 +55,3 @@ def parse_formula(text: str) -> Composition:
             raise InputError(f"unknown element {str(el)!r} in formula {stripped!r}")
     return comp
 
-
-def reduced_formula(comp: Composition) -> str:
-    """Reduced formula with integer subscripts where possible, e.g. 'LiCoO2', 'Li9.54Si1.74...'."""
-    return comp.reduced_formula
-
-
-def fractions(comp: Composition, elements: tuple[str, ...]) -> list[float]:
-    """Atom fractions of comp over the given element symbols (which must cover comp)."""
-    total = comp.num_atoms
-    return [comp[el] / total for el in elements]

@@ -54,15 +54,6 @@ class ChemSys:
         """Row of the entry whose reduced formula is name, or None."""
         return self._index.get(name)
 
-    def vector(self, comp: Composition) -> np.ndarray:
-        """Atom fractions of comp over this system's elements; InputError if comp leaves the system."""
-        outside = [str(el) for el in comp.elements if str(el) not in self.elements]
-        if outside:
-            raise InputError(f"{comp.reduced_formula}: element {outside[0]} is not in the system "
-                             f"{'-'.join(self.elements)}")
-        total = comp.num_atoms
-        return np.array([comp[el] / total for el in self.elements], dtype=float)
-
     def energy_of(self, comp: Composition) -> float | None:
         """Lowest entry energy (eV/atom) at exactly this reduced composition, or None."""
         i = self.index_of(comp.reduced_formula)

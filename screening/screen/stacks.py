@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pymatgen.core import Composition
 
 from screening.errors import InputError
 from screening.screen.materials import Material, find_library_material, resolve_material
@@ -26,10 +25,6 @@ class Stack:
         return {"name": self.name, "side": self.side, "potential": self.potential,
                 "electrode": self.electrode.as_dict(), "electrode_charged": self.electrode_charged.as_dict(),
                 "electrolyte": self.electrolyte.as_dict()}
-
-    @property
-    def electrode_formula(self) -> str:
-        return self.electrode.composition.reduced_formula
 
 
 SEED_STACKS = [
@@ -78,8 +73,3 @@ def make_stack(spec: dict) -> Stack:
         raise InputError(f"stack {name}: electrode and electrolyte are the same composition")
     return Stack(str(name), side, electrode, charged, electrolyte, potential)
 
-
-def stack_elements(stack: Stack) -> set[str]:
-    comps: list[Composition] = [stack.electrode.composition, stack.electrode_charged.composition,
-                                stack.electrolyte.composition]
-    return {str(e) for c in comps for e in c.elements}

@@ -50,22 +50,12 @@ class Window:
     reduction_products: dict[str, float]
     oxidation_products: dict[str, float]
     profile: list[ProfileStep] = field(default_factory=list)
-    compound_energy: float | None = None  # eV/atom used for the compound (as_is), else its hull energy
 
     @property
     def width(self) -> float | None:
         if self.reduction_potential is None or self.oxidation_potential is None:
             return None
         return self.oxidation_potential - self.reduction_potential
-
-    def covers(self, low: float | None = None, high: float | None = None) -> bool:
-        """True if the window contains [low, high] (either may be None)."""
-        ok = True
-        if low is not None:
-            ok &= self.reduction_potential is not None and self.reduction_potential <= low + 1e-9
-        if high is not None:
-            ok &= self.oxidation_potential is None or self.oxidation_potential >= high - 1e-9
-        return bool(ok)
 
     def as_dict(self) -> dict:
         return {"formula": self.formula, "method": self.method,
@@ -170,8 +160,7 @@ def electrochemical_window(chemsys: ChemSys, comp: Composition, ion: str = "Li",
         reduction_potential=_volts(mu_red), oxidation_potential=_volts(mu_ox),
         reduction_products=reduction_products,
         oxidation_products=line.products(ox_vertex) if ox_vertex is not None else {},
-        profile=profile,
-        compound_energy=own if as_is else None)
+        profile=profile)
 
 
 def _volts(mu: float | None) -> float | None:
