@@ -7,15 +7,17 @@ calibration set of known phases (calibration_set.yaml: elements, binaries, terna
 with the calculator, against the data set's formation energy of that composition (its lowest entry):
     minimise  sum_i ( E_i / N_i - sum_el x_i,el mu_el - E_form,i(data) )^2.
 The elemental solids are points of the fit (formation energy 0); they fix the gauge that charge-
-balanced compounds alone leave free. A fixed-seed `holdout_fraction` of the compounds is kept out of
-the fit (only compounds whose elements all keep another compound in the fit) and gives the error on
-unseen compounds; the fit on the remaining points is the one used. The error reported with every
-energy (`Calibration.error`) is the LARGEST held-out error, not the MAE: the calculator's errors are
-not random noise around the references but compound-specific (e.g. CHGNet puts Nb oxides 25-45
-meV/atom off in either direction), so a new compound can be as far off as the worst unseen one. The
-held-out MAE and RMSE and the fit's residuals are kept beside it, and, as a check of the one seeded
-split, a leave-one-out cross-validation (each compound predicted by a fit without it; summary()
-"cv_*"), whose largest error is typically close to the held-out max.
+balanced compounds alone leave free.
+
+Errors are measured before the references are used: a fixed-seed `holdout_fraction` of the compounds
+(only compounds whose elements all keep another compound in the fit) is kept out of a first fit and
+gives the error on unseen compounds, and a leave-one-out cross-validation over the whole set (each
+compound predicted by a fit on all the others; summary() "cv_*") checks that one seeded split. The
+references used are then fitted on ALL the compounds (the errors above estimate that procedure; the
+held-out compounds are information too wasteful to drop). The error reported with every energy
+(`Calibration.error`) is the LARGEST held-out error, not the MAE: the calculator's errors are not
+random noise around the references but compound-specific (e.g. Nb oxides 20-50 meV/atom off in either
+direction), so a new compound can be as far off as the worst unseen one.
 
 The calibration is cached per calculator (name, versions, settings), data file (sha256), calibration
 set (sha256) and relaxation settings under <cache_dir>/calibration/, written atomically.
@@ -38,8 +40,13 @@ from pymatgen.core import Composition
 from screening.data.snapshot import atomic_write_bytes, cache_dir
 from screening.errors import DataError, InputError
 
-CALIBRATION_FORMAT = 2  # bump when the fit, the point records or the cache layout change
+CALIBRATION_FORMAT = 3  # bump when the fit, the point records or the cache layout change
 SET_PATH = Path(__file__).with_name("calibration_set.yaml")
+# Calibrations shipped with the package, under their cache file names (which digest every input): the
+# default calculator against the default data, so that a new machine's first `screening energy` takes
+# seconds, not the ~90 s of building one. `screening calibrate --recalibrate` rebuilds it, and a test
+# checks that the rebuild reproduces it.
+SHIPPED_DIR = Path(__file__).with_name("calibrations")
 CALIBRATION_FMAX = 0.05
 CALIBRATION_STEPS = 500
 
@@ -109,12 +116,13 @@ class CalibrationPoint:
     """One compound of the calibration: the calculator's relaxed energy and the data's value."""
 
     formula: str  # reduced formula
-    role: str  # "fit" or "holdout"
+    role: str  # "fit" or "holdout": the split that measures the held-out error
     n_atoms: int  # atoms of the lowest build's cell
     energy_per_atom: float  # calculator, eV/atom (lowest over the builds)
     target: float  # data set's formation energy, eV/atom
-    predicted: float = math.nan  # formation energy from the fitted references
-    cv_predicted: float = math.nan  # from a fit without this compound (leave-one-out; elements: nan)
+    predicted: float = math.nan  # formation energy from the references used (fitted on every point)
+    split_predicted: float = math.nan  # from the fit without the held-out compounds
+    cv_predicted: float = math.nan  # from a fit on all the others (leave-one-out; elements: nan)
     build: int = 0  # which build was lowest
     converged: bool = True
     steps: int = 0
@@ -122,8 +130,13 @@ class CalibrationPoint:
 
     @property
     def residual(self) -> float:
-        """predicted - data (eV/atom)."""
+        """predicted - data (eV/atom), with the references used."""
         return self.predicted - self.target
+
+    @property
+    def holdout_residual(self) -> float:
+        """split_predicted - data (eV/atom): the error of a held-out compound, unseen by its fit."""
+        return self.split_predicted - self.target
 
     def fractions(self, elements: list[str]) -> np.ndarray:
         comp = Composition(self.formula)
@@ -146,10 +159,13 @@ class Calibration:
     format: int = CALIBRATION_FORMAT
 
     # -- errors (eV/atom)
-    def _errors(self, role: str) -> np.ndarray:
-        return np.array([abs(p.residual) for p in self.points if p.role == role])
+    def _errors(self, which: str) -> np.ndarray:
+        if which == "fit":  # residuals of the references used, over every point
+            return np.array([abs(p.residual) for p in self.points])
+        return np.array([abs(p.holdout_residual) for p in self.points if p.role == "holdout"])
 
     def stats(self) -> dict:
+        """fit_*: residuals of the references used (all points); holdout_*: held-out compounds (eV/atom)."""
         out = {}
         for role in ("fit", "holdout"):
             err = self._errors(role)
@@ -210,13 +226,15 @@ class Calibration:
         out = asdict(self)
         for point, p in zip(out["points"], self.points):
             point["residual"] = p.residual
-            if not math.isfinite(p.cv_predicted):
-                point["cv_predicted"] = None  # JSON has no nan (elements have no leave-one-out value)
+            for key in ("split_predicted", "cv_predicted"):
+                if not math.isfinite(point[key]):
+                    point[key] = None  # JSON has no nan (elements have no leave-one-out value)
         return out
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Calibration":
-        points = [CalibrationPoint(**{k: (math.nan if k == "cv_predicted" and v is None else v)
+        points = [CalibrationPoint(**{k: (math.nan if k in ("cv_predicted", "split_predicted") and v is None
+                                          else v)
                                       for k, v in p.items() if k != "residual"}) for p in raw["points"]]
         kwargs = {k: raw[k] for k in ("calculator", "data", "calibration_set", "relaxation", "mu",
                                       "skipped", "seconds", "created", "format")}
@@ -224,11 +242,15 @@ class Calibration:
 
     def table_text(self) -> str:
         """The points, one per line, for `screening calibrate`."""
-        lines = [f"  {'compound':<10} {'role':<8} {'data':>8} {'calc':>8} {'error':>8}   (eV/atom; error in meV/atom)"]
+        lines = [f"  {'compound':<10} {'split':<8} {'data':>8} {'calc':>8} {'error':>8} {'unseen':>8}"
+                 "   (eV/atom; errors in meV/atom: with the references used, and from the fit "
+                 "without the compound: held-out split, else leave-one-out)"]
         for p in sorted(self.points, key=lambda p: (p.role != "fit", len(Composition(p.formula)), p.formula)):
             flag = "" if p.converged else "  (not converged)"
+            unseen = p.split_predicted if p.role == "holdout" else p.cv_predicted
+            unseen_text = f"{1000 * (unseen - p.target):8.1f}" if math.isfinite(unseen) else f"{'':8}"
             lines.append(f"  {p.formula:<10} {p.role:<8} {p.target:8.4f} {p.predicted:8.4f} "
-                         f"{1000 * p.residual:8.1f}{flag}")
+                         f"{1000 * p.residual:8.1f} {unseen_text}{flag}")
         return "\n".join(lines)
 
 
@@ -263,9 +285,12 @@ def _symbols(formula: str) -> set[str]:
     return {str(el) for el in Composition(formula).elements}
 
 
-def fit_references(points: list[CalibrationPoint]) -> dict[str, float]:
-    """Least-squares mu_el on the fit points; sets every point's `predicted`. DataError if singular."""
-    fit = [p for p in points if p.role == "fit"]
+def fit_references(points: list[CalibrationPoint], *, all_points: bool = False) -> dict[str, float]:
+    """Least-squares mu_el on the fit points (or on every point); sets every point's `predicted`.
+
+    DataError if the references are not determined.
+    """
+    fit = list(points) if all_points else [p for p in points if p.role == "fit"]
     elements = sorted({el for p in fit for el in _symbols(p.formula)})
     if not fit:
         raise DataError("the calibration has no compound to fit")
@@ -283,14 +308,14 @@ def fit_references(points: list[CalibrationPoint]) -> dict[str, float]:
 
 
 def cross_validate(points: list[CalibrationPoint]) -> None:
-    """Set each compound's `cv_predicted`: from the fit points without it (held-out ones: the fit itself).
+    """Set each compound's `cv_predicted`: from a fit on every other point (held-out ones included).
 
     A compound whose removal leaves a reference undetermined keeps nan. Roles are left as they were.
     """
     for p in points:
         if len(_symbols(p.formula)) < 2:
             continue
-        rest = [CalibrationPoint(q.formula, q.role if q is not p else "holdout", q.n_atoms, q.energy_per_atom,
+        rest = [CalibrationPoint(q.formula, "fit" if q is not p else "holdout", q.n_atoms, q.energy_per_atom,
                                  q.target) for q in points]
         try:
             fit_references(rest)
@@ -366,7 +391,10 @@ def calibrate(calc, info, table, cset: CalibrationSet | None = None, *, fmax: fl
         raise InputError(f"the {info.name} calibration has no usable compound (e.g. {reason})")
     split_holdout(points, cset.holdout_fraction, cset.seed)
     cross_validate(points)
-    mu = fit_references(points)
+    fit_references(points)  # without the held-out compounds: their errors are errors on unseen compounds
+    for p in points:
+        p.split_predicted = p.predicted
+    mu = fit_references(points, all_points=True)  # the references used
     return Calibration(calculator=info.as_dict(),
                        data={"path": table.source.path, "sha256": _data_sha(table)},
                        calibration_set={"path": cset.path, "sha256": cset.sha256},
@@ -407,13 +435,17 @@ def read_cached(path: Path) -> Calibration | None:
 
 def get_calibration(calc, info, table, cset: CalibrationSet | None = None, *, recalibrate: bool = False,
                     progress=None, announce: bool = True) -> tuple[Calibration, bool, Path]:
-    """(calibration, whether it came from the cache, cache file): cached, else built and stored."""
+    """(calibration, whether it was stored, its file): cached or shipped with the package, else built.
+
+    A built calibration is stored in the cache; a stored one is never rebuilt unless `recalibrate`.
+    """
     cset = cset or load_calibration_set()
     path = cache_path(info, table, cset)
     if not recalibrate:
-        cached = read_cached(path)
-        if cached is not None:
-            return cached, True, path
+        for stored in (path, SHIPPED_DIR / path.name):
+            cal = read_cached(stored)
+            if cal is not None:
+                return cal, True, stored
     if announce:
         n = sum(len(item["builds"]) for item in cset.compounds)
         print(f"screening: calibrating {info.name} on {n} structures of known compounds (once per "

@@ -20,7 +20,7 @@ from pymatgen.core import Composition
 
 from screening.calc.calibration import (Calibration, get_calibration, load_calibration_set,
                                         not_covered_message)
-from screening.calc.calculators import load_calculator
+from screening.calc.calculators import DEFAULT_CALCULATOR, load_calculator
 from screening.calc.relax import DEFAULT_FMAX, DEFAULT_OPTIMIZER, DEFAULT_STEPS, Relaxation, relax
 from screening.calc.structures import composition_of, read_structure
 from screening.errors import InputError
@@ -67,7 +67,7 @@ def compute_energy(path, table, base_table, *, calculator: str | None = None,
     possible = {el for el in cset.elements() if base_table.has_element(el)}
     missing = [str(el) for el in comp.elements if str(el) not in possible]
     if missing:
-        raise InputError(not_covered_message(calculator or "chgnet", comp, missing, possible))
+        raise InputError(not_covered_message(calculator or DEFAULT_CALCULATOR, comp, missing, possible))
     missing = table.missing_elements(comp)
     if missing:
         raise InputError(f"the data has no entry for element {missing[0]} (in {comp.reduced_formula})")

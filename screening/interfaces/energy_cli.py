@@ -1,8 +1,8 @@
 """`screening energy STRUCTURE` and `screening calibrate`: energies of new structures through ASE.
 
 energy: read a structure (CIF, POSCAR, extxyz, ...), relax positions and cell with an ASE optimizer and
-cell filter (CHGNet by default, or any ASE calculator by import path with settings from a YAML file),
-convert the total energy to a formation energy in the data set's frame with the calculator's
+cell filter (SevenNet-0 by default, CHGNet, or any ASE calculator by import path with settings from a
+YAML file), convert the total energy to a formation energy in the data set's frame with the calculator's
 calibrated elemental references, and place it: energy above hull, decomposition, window.
 calibrate: build (or show the cached) calibration of a calculator, with its fit and held-out errors.
 """
@@ -24,11 +24,13 @@ _steps = bounded_int("steps", 1, 100_000)
 
 
 def _calculator_options(p) -> None:
-    p.add_argument("--calculator", metavar="NAME", default="chgnet",
-                   help="'chgnet' (default; needs the ml extra) or an ASE calculator's import path "
+    p.add_argument("--calculator", metavar="NAME", default="sevennet",
+                   help="'sevennet' (SevenNet-0, default), 'chgnet' (both need the ml extra) or an ASE "
+                        "calculator's import path "
                         "MODULE:CLASS, e.g. ase.calculators.vasp:Vasp")
     p.add_argument("--calculator-config", metavar="FILE.yaml",
-                   help="keyword arguments of the calculator (YAML mapping); for chgnet: model (0.3.0), "
+                   help="keyword arguments of the calculator (YAML mapping); for sevennet: model "
+                        "(7net-0), torch_threads (1), device (cpu); for chgnet: model (0.3.0), "
                         "torch_threads (1), use_device")
     p.add_argument("--calibration-set", metavar="FILE.yaml",
                    help="compounds to calibrate the elemental references on "
@@ -43,8 +45,8 @@ def add_commands(sub, common) -> None:
     from screening.calc.relax import DEFAULT_FMAX, DEFAULT_OPTIMIZER, DEFAULT_STEPS, OPTIMIZERS
 
     p = sub.add_parser("energy", parents=[common],
-                       help="formation energy of a structure (CIF/POSCAR/extxyz) with CHGNet or an ASE "
-                            "calculator; hull, window")
+                       help="formation energy of a structure (CIF/POSCAR/extxyz) with SevenNet, CHGNet or "
+                            "an ASE calculator; hull, window")
     p.add_argument("structure", help="structure file: CIF, POSCAR/CONTCAR, extxyz, or any format ASE or "
                                      "pymatgen reads (the last frame of a trajectory)")
     _calculator_options(p)
@@ -128,6 +130,15 @@ def _calibration_line(cal) -> str:
             f"compounds); fit MAE {_mev(s['fit_mae'])} meV/atom ({s['n_fit']} points)")
 
 
+def _stored(cached: bool, path) -> str:
+    """How a stored calibration was found ('' if it was just built)."""
+    from screening.calc.calibration import SHIPPED_DIR
+
+    if not cached:
+        return ""
+    return "shipped with the package (--recalibrate rebuilds it)" if Path(path).parent == SHIPPED_DIR else "cached"
+
+
 def run_energy(args) -> dict:
     from screening.calc.calculators import require_ase
     from screening.calc.energy import compute_energy, entry_dict
@@ -206,7 +217,7 @@ def run_energy(args) -> dict:
         lines.append(f"  window:                {result.window_error}")
     if save is not None:
         lines.append(f"  saved entry:           {save} (use with --user-entries)")
-    how = "cached" if result.calibration_cached else f"built in {cal.seconds:.0f} s"
+    how = _stored(result.calibration_cached, result.calibration_path) or f"built in {cal.seconds:.0f} s"
     lines.append(f"  calibration: {how}, {result.calibration_path}")
     lines.append(f"  data: {table.source.path} (sha256 {table.source.sha256[:12]})")
     lines.append(f"  time: {result.timings['total']:.1f} s (relaxation {result.timings['relaxation']:.1f} s)")
@@ -233,6 +244,6 @@ def run_calibrate(args) -> dict:
              "  references mu (eV/atom): " + ", ".join(f"{el} {v:.4f}" for el, v in sorted(cal.mu.items()))]
     for item in cal.skipped:
         lines.append(f"  skipped {item['formula']}: {item['reason']}")
-    how = "cached" if cached else "built"
+    how = _stored(cached, path) or "built"
     lines.append(f"  {how}: {path} (building took {cal.seconds:.0f} s)")
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
