@@ -29,9 +29,23 @@ energy_value = bounded_float("formation energy", -20.0, 10.0, "eV/atom")
 potential_value = bounded_float("potential", -5.0, 10.0, "V vs Li/Li+")
 
 
+class _VersionAction(argparse.Action):
+    """--version: the package version and the digest of its source (which code made a result)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and the sha256 of the package's source, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from screening.provenance import code_digest
+
+        print(f"screening {__version__} (code sha256 {code_digest()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="screening", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"screening {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     common = _Parser(add_help=False)
     common.add_argument("--entries", metavar="PATH",
                         help="entry data: snapshot CSV(.gz) or JSON of pymatgen entries "

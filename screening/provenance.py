@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import platform
+from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 
 CONVENTIONS = {
     "energies": "formation energies, eV/atom (open to Li: eV per atom of the non-Li elements)",
@@ -22,8 +25,23 @@ _PACKAGES = ("screening", "pymatgen", "numpy", "scipy", "highspy", "pandas", "py
              "distributed", "mp-api", "smact")
 
 
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of the package's own source as imported (.py and .yaml files, with their paths).
+
+    The version number does not change with every edit of a checkout; this does. Results record it,
+    and the Snakemake rules keep it in their params, so new code reruns the workflow.
+    """
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*")
+                       if p.suffix in (".py", ".yaml") and "__pycache__" not in p.parts and p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
+    versions = {"python": platform.python_version(), "screening_code_sha256": code_digest()}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)

@@ -19,16 +19,16 @@ DEMO = REPO / "workflows" / "config" / "demo.yaml"
 BIN = Path(sys.executable).parent
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path = DEMO) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, configfile: Path = DEMO, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
            "--configfile", str(configfile), *args]
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
 
 
-def planned_jobs(workdir: Path, configfile: Path = DEMO) -> dict[str, int]:
+def planned_jobs(workdir: Path, configfile: Path = DEMO, env: dict | None = None) -> dict[str, int]:
     """{rule: count} that a dry run would execute."""
-    proc = snakemake(workdir, "-n", configfile=configfile)
+    proc = snakemake(workdir, "-n", configfile=configfile, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = proc.stdout + proc.stderr
     if "Nothing to be done" in text:
@@ -76,6 +76,26 @@ def test_editing_a_threshold_reruns_only_the_ranking(demo_run, tmp_path):
     config = tmp_path / "demo_edited.yaml"
     config.write_text(yaml.safe_dump(edited))
     assert planned_jobs(workdir, config) == {"rank": 1, "report": 1, "all": 1}
+
+
+def test_new_package_code_reruns_everything(demo_run, tmp_path):
+    """Results made by other code are not kept: every rule's params hold the package source's digest."""
+    import json
+
+    from screening.provenance import code_digest
+
+    workdir, run = demo_run
+    assert planned_jobs(workdir) == {}
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert provenance["versions"]["screening_code_sha256"] == code_digest()
+    edited = tmp_path / "edited"  # the package with one comment added, imported first
+    shutil.copytree(REPO / "screening", edited / "screening", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(edited / "screening" / "screen" / "rank.py", "a", encoding="utf-8") as handle:
+        handle.write("\n# an edit\n")
+    jobs = planned_jobs(workdir, env={"PYTHONPATH": str(edited)})
+    n_shards = len(list((run / "parts").glob("part_*.parquet")))
+    assert jobs == {"prepare": 1, "shard": 1, "evaluate": n_shards, "rank": 1, "report": 1, "all": 1}
+    assert planned_jobs(workdir) == {}  # the dry run changed nothing
 
 
 def _screen(out: Path, *extra: str) -> bytes:

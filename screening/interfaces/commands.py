@@ -27,7 +27,7 @@ def _table(args, *materials: Material, with_li: bool = True):
 def _provenance(table, material_notes: list[str]) -> dict:
     out = {"data_source": table.source.as_dict(), "conventions": CONVENTIONS,
            "versions": {k: v for k, v in package_versions().items()
-                        if k in ("screening", "pymatgen", "highspy", "python")}}
+                        if k in ("screening", "screening_code_sha256", "pymatgen", "highspy", "python")}}
     user = sorted(table.names[table.user_supplied].tolist())
     out["user_supplied_entries"] = user
     if material_notes:

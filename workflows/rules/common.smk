@@ -1,6 +1,8 @@
 # Shared settings. The Snakemake config is the screen config (see screening/screen/config.py) plus a
 # `workflow` section. Each rule's params hold only the config parts it reads, so editing a threshold
-# reruns only the ranking and the report, and editing the stacks reruns everything.
+# reruns only the ranking and the report, and editing the stacks reruns everything. Each rule's params
+# also hold the digest of the package's source (CODE): after an upgrade or an edit of the package,
+# everything reruns instead of keeping results that older code made.
 import json
 import shutil
 import sys
@@ -22,6 +24,23 @@ JOB_WORKERS = int(WORKFLOW.get("workers_per_job", 0))
 SHARDS = [f"{k:03d}" for k in range(N_SHARDS)]
 # the package's own command, from the environment Snakemake runs in
 SCREENING = shutil.which("screening") or f"{sys.executable} -m screening"
+
+
+def _code_version():
+    """Version and source digest of the `screening` the rules run. Asked of the command itself: this
+    process may import another copy (Snakemake puts the Snakefile's folder first on sys.path)."""
+    import shlex
+    import subprocess
+
+    from snakemake.exceptions import WorkflowError
+
+    proc = subprocess.run([*shlex.split(SCREENING), "--version"], capture_output=True, text=True)
+    if proc.returncode != 0 or "code sha256" not in proc.stdout:
+        raise WorkflowError(f"cannot run '{SCREENING} --version': {(proc.stderr or proc.stdout).strip()[-300:]}")
+    return proc.stdout.strip()
+
+
+CODE = _code_version()
 
 
 def section(*keys):

@@ -6,6 +6,7 @@ rule report:
     output:
         report=f"{RUN_DIR}/report.html",
     params:
+        code=CODE,
         report=section("stacks", "thresholds"),
     resources:
         mem_mb=2000,

@@ -3,6 +3,7 @@ rule prepare:
     output:
         f"{RUN_DIR}/data_source.json",
     params:
+        code=CODE,
         data=section("entries", "user_entries", "user_scheme"),
     resources:
         mem_mb=2000,
@@ -18,6 +19,7 @@ rule shard:
     output:
         expand(f"{RUN_DIR}/shards/shard_{{shard}}.json", shard=SHARDS),
     params:
+        code=CODE,
         screen=section("entries", "user_entries", "user_scheme", "candidates", "stacks", "execution"),
     resources:
         mem_mb=2000,
@@ -33,6 +35,7 @@ rule evaluate:
     output:
         f"{RUN_DIR}/parts/part_{{shard}}.parquet",
     params:
+        code=CODE,
         workers=JOB_WORKERS,
     threads: max(1, JOB_WORKERS)
     resources:
@@ -51,6 +54,7 @@ rule rank:
         csv=f"{RUN_DIR}/rankings.csv",
         provenance=f"{RUN_DIR}/provenance.json",
     params:
+        code=CODE,
         ranking=section("entries", "user_entries", "user_scheme", "stacks", "thresholds", "score_weights"),
     resources:
         mem_mb=3000,
