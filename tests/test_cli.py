@@ -158,3 +158,18 @@ def test_user_energy_for_a_new_composition_is_not_in_data(capsys):
     data = run_json(capsys, "stability", "Li7Al3O9", "--energy", "-3.5")
     assert data["in_data"] is False and data["e_above_hull"] == 0.0
     assert data["decomposition_energy"] < 0
+
+
+def test_version_carries_the_source_digest():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from screening import __version__
+    from screening.provenance import code_digest
+
+    proc = subprocess.run([str(Path(sys.executable).parent / "screening"), "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.strip() == f"screening {__version__} (code sha256 {code_digest()})"
+    assert len(code_digest()) == 64
