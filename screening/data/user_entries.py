@@ -4,7 +4,7 @@
 on the base table's energy scale (formation energy, eV/atom, elements at 0) and returns a new
 EntryTable in which the user's compositions replace (override) or add to the base rows.
 
-Files
+Files (read by screening.data.user_files)
     * pymatgen entry JSON (monty format, optionally .gz/.bz2/.xz): one entry dict, a list of
       entry dicts, or {"entries": [...]}. Accepted entry classes are below; anything else (plain
       dicts, structures, ExpEntry, GibbsComputedStructureEntry, GrandPotPDEntry, ...) is refused.
@@ -75,15 +75,15 @@ import json
 import math
 import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from pymatgen.core import Composition, Element
 
-from screening.data.snapshot import SNAPSHOT_DESCRIPTION, SNAPSHOT_NAME, file_sha256
+from screening.data.snapshot import SNAPSHOT_DESCRIPTION, SNAPSHOT_NAME
 from screening.data.table import DataSource, EntryTable
-from screening.errors import DataError, InputError
+from screening.data.user_files import UserItem, one_line, read_user_file
+from screening.errors import InputError
 
 LEGACY = "legacy"
 MP2020 = "MP2020"
@@ -98,19 +98,6 @@ _LEGACY_NAMES = re.compile(r"^MP (Anion|Advanced|GGA|Gas|Aqueous) Correction$|^M
 R2SCAN_MIXED = "GGA_GGA+U_R2SCAN"
 CONFLICT_TOL = 1e-3  # eV/atom: a formation and an absolute entry of one composition must agree
 _GGA_FAMILY = "GGA/GGA+U"
-_MAX_MESSAGE = 240
-
-
-@dataclass
-class _Item:
-    """One accepted user entry."""
-
-    where: str  # "file.json item 3 (Li2O)", for messages
-    path: str
-    comp: Composition  # element amounts of the cell
-    kind: str  # "formation" or "computed"
-    energy: float  # eV per cell: formation energy, or corrected absolute energy once processed
-    entry: object = None  # the pymatgen entry (computed entries)
 
 
 def normalise_scheme(scheme: str) -> str:
@@ -160,7 +147,7 @@ def merge_user_entries(base: EntryTable, paths, scheme: str | None = None,
     refs = _check_references(references)
     files, items = [], []
     for path in paths:
-        fmt, sha, file_items = _read_file(path)
+        fmt, sha, file_items = read_user_file(path)
         files.append({"path": str(path.resolve()), "sha256": sha, "format": fmt,
                       "n_entries": len(file_items),
                       "computed": any(it.kind == "computed" for it in file_items)})
@@ -176,149 +163,6 @@ def merge_user_entries(base: EntryTable, paths, scheme: str | None = None,
         f["scheme"] = resolved if f.pop("computed") else "formation"
     source = _merged_source(base, files, resolved, mu)
     return _merged_table(base, rows, n_poly, source)
-
-
-# ---------------------------------------------------------------- reading
-
-
-def _one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _open(path: Path):
-    from monty.io import zopen
-
-    return zopen(path, mode="rb")
-
-
-def _read_file(path: Path) -> tuple[str, str, list[_Item]]:
-    """(format, sha256, items) of one user file."""
-    if not path.exists():
-        raise DataError(f"user entries file not found: {path}")
-    if not path.is_file():
-        raise DataError(f"user entries path is not a file: {path}")
-    try:
-        sha = file_sha256(path)
-        with _open(path) as handle:
-            head = handle.read(4096)
-    except (OSError, EOFError, ValueError) as exc:
-        raise DataError(f"cannot read user entries file {path}: {_one_line(exc)}") from exc
-    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if start == b"<":
-        if b"<modeling" not in head:
-            raise DataError(f"{path} is an XML file but not a VASP vasprun.xml (no <modeling> element)")
-        return "vasprun", sha, [_vasprun_item(path)]
-    if start in (b"{", b"["):
-        return "json", sha, _json_items(path)
-    raise DataError(f"{path} is neither a pymatgen entries JSON file nor a VASP vasprun.xml")
-
-
-def _json_items(path: Path) -> list[_Item]:
-    from monty.json import MontyDecoder
-
-    try:
-        with _open(path) as handle:
-            raw = json.loads(handle.read().decode("utf-8"))
-    except (OSError, EOFError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-        raise DataError(f"corrupt or unreadable user entries file {path}: {_one_line(exc)}") from exc
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            objects = MontyDecoder().process_decoded(raw)
-    except Exception as exc:
-        raise DataError(f"user entries file {path} holds objects that are not pymatgen entries: "
-                        f"{_one_line(exc, 120)}") from exc
-    if isinstance(objects, dict) and "entries" in objects and "@class" not in objects:
-        objects = objects["entries"]
-    if not isinstance(objects, list):
-        objects = [objects]
-    if not objects:
-        raise DataError(f"user entries file {path} holds no entries")
-    return [_entry_item(obj, path, k if len(objects) > 1 else None) for k, obj in enumerate(objects)]
-
-
-def _vasprun_item(path: Path) -> _Item:
-    from lxml import etree
-    from pymatgen.io.vasp.outputs import Vasprun
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            run = Vasprun(str(path), parse_dos=False, parse_eigen=False)
-    except etree.XMLSyntaxError as exc:
-        raise DataError(f"{path} is a truncated or malformed vasprun.xml (did the run finish?): "
-                        f"{_one_line(exc, 100)}") from exc
-    except Exception as exc:
-        raise DataError(f"cannot parse vasprun {path}: {type(exc).__name__}: {_one_line(exc, 120)}") from exc
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if not run.ionic_steps:
-                raise DataError(f"{path} has no ionic step: the run did not finish")
-            electronic, ionic = run.converged_electronic, run.converged_ionic
-            entry = run.get_computed_entry(inc_structure=True)
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"cannot read the result of vasprun {path}: {type(exc).__name__}: "
-                        f"{_one_line(exc, 120)}") from exc
-    if not electronic:
-        raise DataError(f"{path}: the last ionic step did not converge electronically (NELM reached)")
-    if not ionic:
-        raise DataError(f"{path}: the relaxation did not converge (NSW ionic steps reached)")
-    return _entry_item(entry, path, None)
-
-
-def _entry_item(entry, path: Path, k: int | None) -> _Item:
-    from pymatgen.analysis.phase_diagram import PDEntry
-    from pymatgen.core.entries import ComputedEntry
-
-    label = str(path) + (f" item {k}" if k is not None else "")
-    gibbs = type(entry).__name__ == "GibbsComputedStructureEntry"
-    if gibbs:
-        raise InputError(f"{label}: a GibbsComputedStructureEntry holds a temperature-dependent Gibbs "
-                         "energy; the data are 0 K DFT energies")
-    if type(entry) is PDEntry:
-        kind = "formation"
-    elif isinstance(entry, ComputedEntry):
-        energy_type = (entry.data or {}).get("energy_type")
-        if energy_type in (None, "total", "absolute"):
-            kind = "computed"
-        elif energy_type == "formation":
-            kind = "formation"
-        else:
-            raise InputError(f"{label}: unknown data['energy_type'] {energy_type!r} "
-                             "(use 'formation' or leave it out)")
-    else:
-        raise DataError(f"{label} is a {type(entry).__name__}, not a pymatgen PDEntry, ComputedEntry "
-                        "or ComputedStructureEntry")
-    comp = _element_composition(entry.composition, label)
-    where = f"{label} ({comp.reduced_formula})"
-    try:
-        energy = float(entry.energy if kind == "formation" else entry.uncorrected_energy)
-    except (TypeError, ValueError):
-        energy = math.nan
-    if not math.isfinite(energy):
-        raise DataError(f"{where} has a non-finite energy")
-    return _Item(where=where, path=str(path), comp=comp, kind=kind, energy=energy,
-                 entry=entry if kind == "computed" else None)
-
-
-def _element_composition(comp, label: str) -> Composition:
-    try:
-        elements = {}
-        for sp, amount in comp.items():
-            element = sp if isinstance(sp, Element) else getattr(sp, "element", None)
-            if not isinstance(element, Element):
-                raise ValueError(f"{sp} is not an element")
-            elements[element.symbol] = elements.get(element.symbol, 0.0) + float(amount)
-    except Exception as exc:
-        raise DataError(f"{label}: unusable composition: {_one_line(exc, 100)}") from None
-    if not elements or any(not math.isfinite(a) or a <= 0 for a in elements.values()) \
-            or not math.isfinite(sum(elements.values())):
-        raise DataError(f"{label}: the composition must have positive, finite amounts")
-    return Composition(elements)
 
 
 # ---------------------------------------------------------------- schemes and checks
@@ -393,10 +237,10 @@ def _adjustment_origin(adj) -> str:
     return f"unknown origin ('{name}', {float(getattr(adj, 'value', math.nan)):.3f} eV)"
 
 
-def _check_computed(items: list[_Item], scheme: str) -> None:
+def _check_computed(items: list[UserItem], scheme: str) -> None:
     from pymatgen.io.vasp.sets import MPRelaxSet
 
-    families: dict[str, _Item] = {}
+    families: dict[str, UserItem] = {}
     for it in items:
         entry = it.entry
         for adj in entry.energy_adjustments:
@@ -472,7 +316,7 @@ def _compatibility(scheme: str):
         return MaterialsProject2020Compatibility(compat_type="Advanced")
 
 
-def _correct(items: list[_Item], scheme: str) -> None:
+def _correct(items: list[UserItem], scheme: str) -> None:
     """Replace each item's energy by its corrected absolute energy under `scheme`."""
     from pymatgen.entries.compatibility import CompatibilityError
 
@@ -490,7 +334,7 @@ def _correct(items: list[_Item], scheme: str) -> None:
         except (CompatibilityError, ValueError, KeyError, TypeError) as exc:
             reason = str(exc).split(" for {")[0]
             raise InputError(f"{it.where} is rejected by {SCHEMES[scheme]}: "
-                             f"{_one_line(reason, 140)}") from None
+                             f"{one_line(reason, 140)}") from None
         if processed is None:
             raise InputError(f"{it.where} is rejected by {SCHEMES[scheme]}")
         energy = float(processed.energy)
@@ -520,7 +364,7 @@ def _check_references(references) -> dict[str, float]:
     return out
 
 
-def _references(computed: list[_Item], refs: dict[str, float]) -> dict[str, float]:
+def _references(computed: list[UserItem], refs: dict[str, float]) -> dict[str, float]:
     """mu_el (eV/atom): lowest corrected elemental energy per atom in the files or `refs`."""
     mu = dict(refs)
     for it in computed:
@@ -538,7 +382,7 @@ def _references(computed: list[_Item], refs: dict[str, float]) -> dict[str, floa
     return mu
 
 
-def _formation_rows(items: list[_Item], mu: dict[str, float], base: EntryTable):
+def _formation_rows(items: list[UserItem], mu: dict[str, float], base: EntryTable):
     """{name: (reduced composition, eV/atom)} and {name: polymorph count} of the user rows."""
     best: dict[str, dict[str, tuple]] = {}  # name -> kind -> (energy, comp, where)
     counts: dict[str, int] = {}
