@@ -7,8 +7,8 @@
       1), ``device`` (default ``cpu``); the others go to ``SevenNetCalculator``.
       Why it is the default: on the calibration set against the data set's energies it is the more
       accurate of the two offline potentials (held-out MAE 11 vs 16 meV/atom), and on the Nb oxides
-      that set coating windows it is far closer (LiNbO3 about -9 vs -25 meV/atom, i.e. its window edges
-      0.05 V instead of 0.13 V from the data's).
+      that set coating windows it is far closer (LiNbO3 -8 vs -25 meV/atom, i.e. its window edges
+      0.04 V instead of 0.12 V from the data's).
     * ``"chgnet"``: the universal potential of the `chgnet` package, whose wheel ships its weights.
       Config keys: ``model`` (the pretrained version, default ``0.3.0``), ``torch_threads`` (default 1:
       faster than more for small cells on a CPU); the others go to ``CHGNetCalculator``
@@ -35,7 +35,6 @@ from pathlib import Path
 from screening.errors import InputError
 
 DEFAULT_CALCULATOR = "sevennet"
-BUILTIN = ("sevennet", "chgnet")
 SEVENNET_DEFAULT_MODEL = "7net-0"
 CHGNET_DEFAULT_MODEL = "0.3.0"
 TORCH_THREADS = 1  # small cells: one thread is faster than two on a CPU (and far faster on a busy one)
@@ -123,10 +122,9 @@ def load_calculator(name: str | None = None, config: dict | None = None):
     require_ase()
     name = (name or DEFAULT_CALCULATOR).strip()
     config = dict(config or {})
-    if name.lower() == "sevennet":
-        return _sevennet(config)
-    if name.lower() == "chgnet":
-        return _chgnet(config)
+    builtin = {"sevennet": _sevennet, "chgnet": _chgnet}.get(name.lower())
+    if builtin is not None:
+        return builtin(config)
     if not _IMPORT_PATH.match(name):
         raise InputError(f"unknown calculator {name!r}: use 'sevennet', 'chgnet' or an ASE calculator's "
                          "import path, MODULE:CLASS (e.g. ase.calculators.emt:EMT)")
@@ -179,14 +177,23 @@ def _set_threads(name: str, config: dict) -> None:
     torch.set_num_threads(int(threads))
 
 
+def _not_installed(label: str, exc: ImportError, package: str) -> InputError:
+    missing = getattr(exc, "name", None) or package
+    return InputError(f"{label} is not installed ({missing} missing): {INSTALL_HINT}")
+
+
+def _not_loaded(label: str, model_name: str, config: dict, exc: Exception, note: str = "") -> InputError:
+    return InputError(f"{label} model {model_name!r} could not be loaded with {sorted(config) or 'defaults'}"
+                      f"{note}: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}")
+
+
 def _sevennet(config: dict):
     try:
         import torch  # noqa: F401
         from sevenn import __version__ as sevenn_version
         from sevenn.calculator import SevenNetCalculator
     except ImportError as exc:
-        missing = getattr(exc, "name", None) or "sevenn"
-        raise InputError(f"SevenNet is not installed ({missing} missing): {INSTALL_HINT}") from None
+        raise _not_installed("SevenNet", exc, "sevenn") from None
     model_name = str(config.pop("model", SEVENNET_DEFAULT_MODEL))
     _set_threads("sevennet", config)
     config.setdefault("device", "cpu")
@@ -194,9 +201,8 @@ def _sevennet(config: dict):
         with quiet_stdout():
             calc = SevenNetCalculator(model=model_name, **config)
     except Exception as exc:
-        raise InputError(f"SevenNet model {model_name!r} could not be loaded with {sorted(config) or 'defaults'}"
-                         f" (offline, the wheel ships 7net-0, 7net-l3i5 and 7net-mf-0): "
-                         f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
+        raise _not_loaded("SevenNet", model_name, config, exc,
+                          " (offline, the wheel ships 7net-0, 7net-l3i5 and 7net-mf-0)") from None
     return calc, CalculatorInfo("sevennet", f"sevenn {sevenn_version} model {model_name}",
                                 _jsonable({"model": model_name, **config}))
 
@@ -207,8 +213,7 @@ def _chgnet(config: dict):
         from chgnet import __version__ as chgnet_version
         from chgnet.model.dynamics import CHGNetCalculator
     except ImportError as exc:
-        missing = getattr(exc, "name", None) or "chgnet"
-        raise InputError(f"CHGNet is not installed ({missing} missing): {INSTALL_HINT}") from None
+        raise _not_installed("CHGNet", exc, "chgnet") from None
     model_name = str(config.pop("model", CHGNET_DEFAULT_MODEL))
     _set_threads("chgnet", config)
     try:
@@ -216,7 +221,6 @@ def _chgnet(config: dict):
         with quiet_stdout():
             calc = CHGNetCalculator(model=model, **config)
     except Exception as exc:
-        raise InputError(f"CHGNet model {model_name!r} could not be loaded with {sorted(config) or 'defaults'}:"
-                         f" {type(exc).__name__}: {' '.join(str(exc).split())[:120]}") from None
+        raise _not_loaded("CHGNet", model_name, config, exc) from None
     version = f"chgnet {chgnet_version} model {getattr(model, 'version', None) or model_name}"
     return calc, CalculatorInfo("chgnet", version, _jsonable({"model": model_name, **config}))

@@ -47,6 +47,7 @@ SET_PATH = Path(__file__).with_name("calibration_set.yaml")
 # seconds, not the ~90 s of building one. `screening calibrate --recalibrate` rebuilds it, and a test
 # checks that the rebuild reproduces it.
 SHIPPED_DIR = Path(__file__).with_name("calibrations")
+_NAN_WHEN_ABSENT = ("split_predicted", "cv_predicted")  # JSON has no nan: these are null where undefined
 CALIBRATION_FMAX = 0.05
 CALIBRATION_STEPS = 500
 
@@ -226,15 +227,14 @@ class Calibration:
         out = asdict(self)
         for point, p in zip(out["points"], self.points):
             point["residual"] = p.residual
-            for key in ("split_predicted", "cv_predicted"):
+            for key in _NAN_WHEN_ABSENT:
                 if not math.isfinite(point[key]):
-                    point[key] = None  # JSON has no nan (elements have no leave-one-out value)
+                    point[key] = None  # e.g. elements have no leave-one-out value
         return out
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Calibration":
-        points = [CalibrationPoint(**{k: (math.nan if k in ("cv_predicted", "split_predicted") and v is None
-                                          else v)
+        points = [CalibrationPoint(**{k: (math.nan if k in _NAN_WHEN_ABSENT and v is None else v)
                                       for k, v in p.items() if k != "residual"}) for p in raw["points"]]
         kwargs = {k: raw[k] for k in ("calculator", "data", "calibration_set", "relaxation", "mu",
                                       "skipped", "seconds", "created", "format")}
