@@ -194,3 +194,34 @@ def test_interphase_on_the_real_data():
     lps = interphase("Li", "Li3PS4")
     assert lps.type == "passivating" and {"Li2S", "Li3P"} <= set(lps.product_band_gaps)
     assert interphase("Li", "Li7La3Zr2O12").type in ("stable", "passivating")
+
+
+def test_candidate_properties_without_property_files(tmp_path, monkeypatch):
+    from screening.screen.annotate import PROPERTY_COLUMNS, PropertySet, candidate_properties
+
+    monkeypatch.setenv("SCREENING_DATA_DIR", str(tmp_path))
+    properties = PropertySet.load()
+    assert len(properties.notes) == 3 and all("\n" not in note for note in properties.notes)
+    row = candidate_properties("LiNbO3", properties)
+    assert set(row) == set(PROPERTY_COLUMNS)
+    assert row["band_gap"] is None and row["electronic_insulator"] is None and row["ald_evidence"] is None
+    assert row["li_fraction"] == pytest.approx(0.2) and row["practicality_flags"] == ""
+
+
+@needs_data
+def test_candidate_properties_on_the_real_data():
+    from screening.screen.annotate import PropertySet, candidate_properties
+
+    properties = PropertySet.load()
+    assert properties.notes == []
+    row = candidate_properties("LiNbO3", properties)
+    assert row["electronic_insulator"] is True and row["ald_evidence"] == "reported"
+    # a grid point between Li2O and Al2O3 the data lacks: the smallest gap of its decomposition
+    hypothetical = candidate_properties("Li2.2Al1.6O3.5", properties,
+                                        decomposition={"LiAlO2": 0.5, "Li5AlO4": 0.5})
+    assert hypothetical["band_gap_method"] == "decomposition"
+    assert hypothetical["band_gap"] == pytest.approx(min(properties.gaps.lookup("LiAlO2").gap,
+                                                         properties.gaps.lookup("Li5AlO4").gap))
+    tm = candidate_properties("NaLiTm2F8", properties)
+    assert tm["practicality_flags"] == "precious_or_scarce" and tm["ald_evidence"] == "none"
+    assert candidate_properties("Li10GeP2S12", properties)["li_conductivity"] == pytest.approx(0.012)

@@ -1,0 +1,88 @@
+"""Per-candidate properties for the rankings: band gap, electronic insulation, ALD evidence, practicality
+flags, cost, supply concentration, Li fraction and measured Li-ion conductivity.
+
+The property files are optional: `PropertySet.load()` keeps going without any of them (the columns are
+then null) and says which are missing in `notes` (one line each, for the CLI and provenance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pymatgen.core import Composition
+
+from screening.data.properties import (BandGaps, GapValue, key_of, load_band_gaps, load_conductivities)
+from screening.screen.ald import AldList, load_ald_list
+from screening.screen.interphase import DEFAULT_GAP_THRESHOLD
+from screening.screen.practicality import (cost_per_kg, hhi_production, is_intermetallic, li_fraction,
+                                           practicality_flags)
+
+PROPERTY_COLUMNS = ("band_gap", "band_gap_method", "electronic_insulator", "ald_evidence", "ald_reason",
+                    "practicality_flags", "practicality_reasons", "cost_per_kg", "hhi_production",
+                    "li_fraction", "li_conductivity", "li_conductivity_bound")
+
+
+@dataclass
+class PropertySet:
+    """The loaded property files (each may be None) and the band-gap threshold (eV, PBE)."""
+
+    gaps: BandGaps | None = None
+    ald: AldList | None = None
+    conductivities: dict | None = None
+    gap_threshold: float = DEFAULT_GAP_THRESHOLD
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, energies=None, gap_threshold: float = DEFAULT_GAP_THRESHOLD) -> "PropertySet":
+        """The default property files beside the energy file; a missing one is a note, not an error."""
+        gaps = load_band_gaps(energies=energies)
+        ald = load_ald_list()
+        conductivities = load_conductivities()
+        notes = [f"no {what} file: the {cols} columns are null" for what, cols, value in (
+            ("band-gap", "band_gap/electronic_insulator/interphase", gaps),
+            ("ALD list", "ald_evidence", ald),
+            ("Li-conductivity", "li_conductivity", conductivities)) if value is None]
+        return cls(gaps, ald, conductivities, gap_threshold, notes)
+
+    def gap_of(self, comp, decomposition=None) -> GapValue:
+        """A composition's gap: its own where the data has one, else the smallest of its hull
+        decomposition's phases (a hypothetical composition); GapValue(None, 'none') without gap data."""
+        if self.gaps is None:
+            return GapValue(None, "none")
+        comp = Composition(comp)
+        own = self.gaps.lookup(comp)
+        if own.gap is not None or not decomposition:
+            if own.gap is None and is_intermetallic(comp):
+                return GapValue(0.0, "intermetallic")
+            return own
+        return self.gaps.of_phases(list(decomposition))
+
+    def provenance(self) -> dict:
+        return {"band_gaps": self.gaps.provenance() if self.gaps else None,
+                "ald_list": self.ald.provenance() if self.ald else None,
+                "li_conductivity": {"compositions": len(self.conductivities)} if self.conductivities else None,
+                "gap_threshold_eV": self.gap_threshold, "notes": list(self.notes)}
+
+
+def candidate_properties(comp, properties: PropertySet, decomposition=None) -> dict:
+    """The PROPERTY_COLUMNS of one composition. `decomposition`: its hull decomposition ({formula:
+    amount}) when the data has no entry for it."""
+    comp = Composition(comp)
+    gap = properties.gap_of(comp, decomposition)
+    flags = practicality_flags(comp)
+    row = {
+        "band_gap": gap.gap, "band_gap_method": gap.method,
+        "electronic_insulator": None if gap.gap is None else bool(gap.gap >= properties.gap_threshold),
+        "ald_evidence": None, "ald_reason": "",
+        "practicality_flags": ",".join(flags), "practicality_reasons": "; ".join(flags.values()),
+        "cost_per_kg": cost_per_kg(comp), "hhi_production": hhi_production(comp),
+        "li_fraction": li_fraction(comp), "li_conductivity": None, "li_conductivity_bound": "",
+    }
+    if properties.ald is not None:
+        row["ald_evidence"], row["ald_reason"] = properties.ald.evidence(comp)
+    if properties.conductivities is not None:
+        measured = properties.conductivities.get(key_of(comp))
+        if measured is not None:
+            row["li_conductivity"] = measured.value
+            row["li_conductivity_bound"] = measured.bound or ""
+    return row
