@@ -128,23 +128,58 @@ def test_source_records_base_and_files(table, tmp_path):
     assert merge_user_entries(table, []) is table
 
 
-def test_override_replaces_the_base_row_and_is_flagged(table, tmp_path):
+def test_a_lower_user_entry_sets_the_row_and_is_flagged(table, tmp_path):
     # absolute energy -14.3 eV for Li2O, legacy oxide correction, references Li and O:
     expected = (-14.3 + LEGACY_OXIDE - 2 * MU["Li"] - MU["O"]) / 3
+    assert expected < table.energies[table.row_of("Li2O")]
     files = [write(tmp_path / "refs.json", references(("Li", "O"))),
              write(tmp_path / "li2o.json", [entry("Li2O", -14.3)])]
     merged = merge_user_entries(table, files)
     i = merged.row_of("Li2O")
     assert merged.energies[i] == pytest.approx(expected, abs=1e-12)
-    assert merged.user_supplied[i] and merged.n_polymorphs[i] == 1
+    # one more polymorph: the data's count plus the user's one
+    assert merged.user_supplied[i] and merged.n_polymorphs[i] == table.n_polymorphs[table.row_of("Li2O")] + 1
     assert merged.user_supplied.sum() == 1 and len(merged) == len(table)
-    assert table.energies[table.row_of("Li2O")] != pytest.approx(expected)
+    assert merged.is_user_entry("Li2O") and merged.is_user_entry(i) and not merged.is_user_entry("Li2O2")
     # elements used as references keep their 0 rows, unflagged
     for el in ("Li", "O2"):
         assert merged.energies[merged.row_of(el)] == 0.0 and not merged.user_supplied[merged.row_of(el)]
-    # an override replaces the base row even when it is higher in energy
-    higher = merge_user_entries(table, [files[0], write(tmp_path / "hi.json", [legacy_entry("Li2O", -1.5)])])
+    assert merged.source.extra["user_mode"] == "add"
+    assert merged.source.extra["user_compositions"] == [
+        {"formula": "Li2O", "energy": pytest.approx(expected), "used": "user",
+         "data_energy": pytest.approx(float(table.energies[table.row_of("Li2O")]))}]
+
+
+def test_a_higher_user_polymorph_is_added_not_replacing(table, tmp_path):
+    """Issue 12 item 10: a user's LiAlO2 4 meV/atom above the data's must not hide the data's."""
+    data = float(table.energies[table.row_of("LiAlO2")])
+    mine = write(tmp_path / "mine.json", [PDEntry("LiAlO2", (data + 0.004) * 4)])
+    added = merge_user_entries(table, [mine])
+    i = added.row_of("LiAlO2")
+    assert added.energies[i] == data and not added.user_supplied[i]
+    assert added.n_polymorphs[i] == table.n_polymorphs[table.row_of("LiAlO2")] + 1
+    assert analyse_stability(added, Composition("LiAlO2")).energy == pytest.approx(data, abs=1e-12)
+    record = added.source.extra["user_compositions"][0]
+    assert record["used"] == "data" and record["energy"] == pytest.approx(data + 0.004)
+    # replace: the user's entry is used although higher, and says so
+    replaced = merge_user_entries(table, [mine], mode="replace")
+    j = replaced.row_of("LiAlO2")
+    assert replaced.energies[j] == pytest.approx(data + 0.004) and replaced.user_supplied[j]
+    assert replaced.n_polymorphs[j] == 1 and replaced.source.extra["user_mode"] == "replace"
+    assert analyse_stability(replaced, Composition("LiAlO2")).energy == pytest.approx(data + 0.004, abs=1e-9)
+    assert replaced.source.sha256 != added.source.sha256
+    with pytest.raises(InputError) as exc:
+        merge_user_entries(table, [mine], mode="override")
+    assert "'add'" in one_line(exc) and "'replace'" in str(exc.value)
+
+
+def test_replace_mode_uses_a_higher_user_entry(table, tmp_path):
+    files = [write(tmp_path / "refs.json", references(("Li", "O")))]
+    higher = merge_user_entries(table, [files[0], write(tmp_path / "hi.json", [legacy_entry("Li2O", -1.5)])],
+                                mode="replace")
     assert higher.energies[higher.row_of("Li2O")] == pytest.approx(-1.5)
+    added = merge_user_entries(table, [files[0], write(tmp_path / "hi2.json", [legacy_entry("Li2O", -1.5)])])
+    assert added.energies[added.row_of("Li2O")] == table.energies[table.row_of("Li2O")]
 
 
 def test_polymorphs_in_user_files_keep_the_lowest(table, tmp_path):
@@ -153,7 +188,8 @@ def test_polymorphs_in_user_files_keep_the_lowest(table, tmp_path):
     b = write(tmp_path / "b.json", [legacy_entry("Li2O", -2.1)])
     merged = merge_user_entries(table, [refs, a, b])
     i = merged.row_of("Li2O")
-    assert merged.energies[i] == pytest.approx(-2.2) and merged.n_polymorphs[i] == 3
+    assert merged.energies[i] == pytest.approx(-2.2)
+    assert merged.n_polymorphs[i] == 3 + table.n_polymorphs[table.row_of("Li2O")]  # the data's too
     # polymorphs of an element in the files: the lowest is the reference
     low_li = entry("Li2", 2 * (MU["Li"] - 0.05))
     merged = merge_user_entries(table, [refs, a, write(tmp_path / "li.json", [low_li])])
@@ -389,7 +425,7 @@ def test_non_entry_files_are_refused(table, tmp_path):
     for name, text in cases.items():
         path = tmp_path / name
         path.write_text(text)
-        with pytest.raises(DataError) as exc:
+        with pytest.raises((DataError, InputError)) as exc:
             merge_user_entries(table, [path])
         assert name in one_line(exc), name
     with pytest.raises(DataError) as exc:
@@ -592,5 +628,5 @@ def test_inputs_are_not_modified(table, tmp_path):
     assert path.read_bytes() == before
     assert np.array_equal(table.energies, snapshot)
     merged = merge_user_entries(table, [path, path])
-    assert merged.n_polymorphs[merged.row_of("Li2O")] == 1
+    assert merged.n_polymorphs[merged.row_of("Li2O")] == 1 + table.n_polymorphs[table.row_of("Li2O")]
     assert len(merged.source.extra["user_entries"]) == 1

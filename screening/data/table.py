@@ -141,6 +141,15 @@ class EntryTable:
     def row_of(self, name: str) -> int | None:
         return self._row.get(name)
 
+    def is_user_entry(self, row: int | str) -> bool:
+        """Whether the energy of a row (index or reduced formula) is a user's entry, not the data's."""
+        i = self.row_of(row) if isinstance(row, str) else int(row)
+        return i is not None and bool(self.user_supplied[i])
+
+    def excluded_entries(self) -> list[dict]:
+        """The entries left out of this table ({"formula", "energy", "n_polymorphs", "user_supplied"})."""
+        return list((self.source.extra or {}).get("excluded_entries", []))
+
     def rows_within(self, elements) -> np.ndarray:
         """Indices of rows whose elements are all within `elements` (a chemical system and its subsystems)."""
         unknown = [el for el in elements if el not in self._col]

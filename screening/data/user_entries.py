@@ -1,18 +1,25 @@
 """User-supplied entries merged into a base entry table (pymatgen entry JSON and VASP runs).
 
-``merge_user_entries(base, paths, scheme=None, references=None)`` reads each file, puts every entry
-on the base table's energy scale (formation energy, eV/atom, elements at 0) and returns a new
-EntryTable in which the user's compositions replace (override) or add to the base rows.
+``merge_user_entries(base, paths, scheme=None, references=None, mode="add")`` reads each file, puts
+every entry on the base table's energy scale (formation energy, eV/atom, elements at 0) and returns a
+new EntryTable in which each user entry is one more polymorph (mode "add") or replaces the data's
+entries of its composition (mode "replace").
 
 Files (read by screening.data.user_files)
     * pymatgen entry JSON (monty format, optionally .gz/.bz2/.xz): one entry dict, a list of
       entry dicts, or {"entries": [...]}. Accepted entry classes are below; anything else (plain
       dicts, structures, ExpEntry, GibbsComputedStructureEntry, GrandPotPDEntry, ...) is refused.
+      Decoding is screening.safe_io's: every "@module"/"@class" is checked against an allow-list
+      before anything is decoded (no module a file names is imported), duplicate keys, NaN,
+      integers over 40 digits and nesting over 64 levels are refused, and the decompressed size is
+      capped (SCREENING_MAX_DECOMPRESSED_BYTES).
     * VASP ``vasprun.xml`` (optionally compressed): parsed with ``Vasprun(path, parse_dos=False,
       parse_eigen=False)`` and ``get_computed_entry(inc_structure=True)``. A truncated or
       malformed file (a run that did not finish), a run whose last ionic step did not converge
       electronically or whose relaxation hit NSW, or an XML file that is not a vasprun is refused.
-    The file type is told from the content (``<`` = XML, ``{``/``[`` = JSON), not from the name.
+    The file type is told from the content (``<`` = XML, ``{``/``[`` = JSON), not from the name,
+    after leading whitespace and a byte-order mark; UTF-16/32 files are read too. A vasprun with a
+    DOCTYPE or ENTITY declaration is refused (entities can read other files).
 
 Which energies mean what
     * ``PDEntry`` (exactly that class) and ``ComputedEntry`` / ``ComputedStructureEntry`` with
@@ -40,6 +47,10 @@ Schemes
     shifts energies per chemical system, which no per-entry correction can reproduce.
 
 Refused, with one line (InputError unless the file itself is unreadable, which is DataError)
+    * energies outside the ranges of screening.data.entry_checks: formation energies outside
+      -20..10 eV/atom (the range of --energy; checked again after an absolute energy is converted),
+      absolute energies outside -100..10 eV/atom before corrections; more than 100,000 atoms in a
+      cell, or an element amount below 1e-6;
     * entries with no ``parameters["run_type"]``, or of a functional the scheme does not correct
       (only GGA/GGA+U; PBE and PBE+U are taken as GGA and GGA+U), or user entries of different
       functionals (e.g. r2SCAN and GGA);
@@ -58,13 +69,17 @@ Refused, with one line (InputError unless the file itself is unreadable, which i
 
 Merging
     Entries of the same composition within the user files are polymorphs: the lowest is kept and
-    counted in n_polymorphs. A user composition REPLACES the base row of the same reduced
-    composition even when it is higher in energy (it is an override, not another polymorph), and
-    its row is flagged ``user_supplied``. Elements of user compounds that the base lacks get a row
+    counted in n_polymorphs. Mode "add" (the default): a user entry is one more polymorph of its
+    composition, and the lowest of the data's and the user's sets the row, as pymatgen's
+    PhaseDiagram does; the row is flagged ``user_supplied`` only when the user's energy is used.
+    Mode "replace": a user composition replaces the base row of the same reduced composition even
+    when it is higher in energy, and is flagged. Elements of user compounds that the base lacks get a row
     at 0 (flagged). The result's DataSource has kind ``<base kind>+user``, the base path, a sha256
-    over the base sha256, the scheme, the references and the user files' sha256, and in ``extra``
-    the base's extra plus ``base_sha256``, ``energy_scheme``, ``user_references`` and
-    ``user_entries``: [{"path", "sha256", "format", "n_entries", "scheme"}].
+    over the base sha256, the scheme, the mode, the references and the user files' sha256, and in
+    ``extra`` the base's extra plus ``base_sha256``, ``energy_scheme``, ``user_mode``,
+    ``user_references``, ``user_entries``: [{"path", "sha256", "format", "n_entries", "scheme"}]
+    and ``user_compositions``: [{"formula", "energy" (the user's lowest, eV/atom), "data_energy"
+    (the data's, or null), "used": "user" or "data"}].
 """
 
 from __future__ import annotations
@@ -77,9 +92,10 @@ import re
 import warnings
 from pathlib import Path
 
-import numpy as np
 from pymatgen.core import Composition, Element
 
+from screening.data.entry_checks import check_energy
+from screening.data.selection import merged_table
 from screening.data.snapshot import SNAPSHOT_DESCRIPTION, SNAPSHOT_NAME
 from screening.data.table import DataSource, EntryTable
 from screening.data.user_files import UserItem, one_line, read_user_file
@@ -98,6 +114,7 @@ _LEGACY_NAMES = re.compile(r"^MP (Anion|Advanced|GGA|Gas|Aqueous) Correction$|^M
 R2SCAN_MIXED = "GGA_GGA+U_R2SCAN"
 CONFLICT_TOL = 1e-3  # eV/atom: a formation and an absolute entry of one composition must agree
 _GGA_FAMILY = "GGA/GGA+U"
+USER_MODES = ("add", "replace")
 
 
 def normalise_scheme(scheme: str) -> str:
@@ -128,12 +145,22 @@ def infer_scheme(source: DataSource) -> str | None:
     return None
 
 
+def check_user_mode(mode: str | None) -> str:
+    """"add" (default for None) or "replace"; InputError otherwise."""
+    mode = "add" if mode is None else mode
+    if mode not in USER_MODES:
+        raise InputError(f"user mode must be 'add' (one more polymorph) or 'replace' (instead of the "
+                         f"data's entries), not {one_line(repr(mode), 40)}")
+    return mode
+
+
 def merge_user_entries(base: EntryTable, paths, scheme: str | None = None,
-                       references: dict[str, float] | None = None) -> EntryTable:
+                       references: dict[str, float] | None = None, mode: str = "add") -> EntryTable:
     """A new table: `base` with the entries of the user files `paths` merged in (see the module doc).
 
-    User compositions override the base rows of the same reduced composition (even when higher in
-    energy) and are flagged user_supplied; polymorphs within the user files keep the lowest.
+    mode "add": each user entry is one more polymorph (the lowest sets the row, flagged user_supplied
+    when it is the user's); "replace": user compositions replace the base rows of the same reduced
+    composition, even when higher in energy. Polymorphs within the user files keep the lowest.
     scheme: "legacy" or "MP2020" (aliases accepted), default the base's (infer_scheme).
     references: {element: corrected energy, eV/atom, in the same scheme}, used besides elemental
     entries in the files. An empty `paths` returns `base` itself.
@@ -141,6 +168,7 @@ def merge_user_entries(base: EntryTable, paths, scheme: str | None = None,
     Raises InputError or DataError with one line naming the file and entry.
     """
     paths = list(dict.fromkeys(Path(p).expanduser() for p in (paths or [])))
+    mode = check_user_mode(mode)
     if not paths:
         return base
     wanted = normalise_scheme(scheme) if scheme is not None else None
@@ -159,10 +187,33 @@ def merge_user_entries(base: EntryTable, paths, scheme: str | None = None,
         _correct(computed, resolved)
     mu = _references(computed, refs)
     rows, n_poly = _formation_rows(items, mu, base)
+    rows, n_poly, kept, used = _apply_mode(base, rows, n_poly, mode)
     for f in files:
         f["scheme"] = resolved if f.pop("computed") else "formation"
-    source = _merged_source(base, files, resolved, mu)
-    return _merged_table(base, rows, n_poly, source)
+    source = _merged_source(base, files, resolved, mu, mode, used)
+    return merged_table(base, rows, n_poly, source, kept)
+
+
+def _apply_mode(base: EntryTable, rows: dict, counts: dict, mode: str):
+    """(rows that set a table row, their polymorph counts, {base name: polymorphs added}, records)."""
+    out_rows, out_counts, kept, used = {}, dict(counts), {}, []
+    for name in sorted(rows):
+        comp, energy = rows[name]
+        i = base.row_of(name)
+        data_energy = None if i is None else float(base.energies[i])
+        record = {"formula": name, "energy": energy, "data_energy": data_energy, "used": "user"}
+        if i is not None and mode == "add":
+            if data_energy <= energy:  # the data's polymorph is lower: it stays, one more polymorph
+                kept[name] = counts.get(name, 1)
+                record["used"] = "data"
+            else:
+                out_rows[name] = rows[name]
+                out_counts[name] = counts.get(name, 1) + int(base.n_polymorphs[i])
+        else:
+            out_rows[name] = rows[name]
+        if len(comp.elements) > 1:
+            used.append(record)
+    return out_rows, out_counts, kept, used
 
 
 # ---------------------------------------------------------------- schemes and checks
@@ -392,8 +443,7 @@ def _formation_rows(items: list[UserItem], mu: dict[str, float], base: EntryTabl
             e_form = (it.energy - sum(mu[str(el)] * amt for el, amt in it.comp.items())) / natoms
         else:
             e_form = it.energy / natoms
-        if not math.isfinite(e_form):
-            raise InputError(f"{it.where} has a non-finite formation energy")
+        check_energy(e_form, it.where)
         if len(it.comp.elements) == 1:
             if it.kind == "formation" and e_form < -CONFLICT_TOL:
                 raise InputError(f"{it.where}: an element's formation energy is 0 by definition, not "
@@ -426,56 +476,22 @@ def _formation_rows(items: list[UserItem], mu: dict[str, float], base: EntryTabl
 
 
 def _merged_source(base: EntryTable, files: list[dict], scheme: str | None,
-                   mu: dict[str, float]) -> DataSource:
+                   mu: dict[str, float], mode: str, used: list[dict]) -> DataSource:
     src = base.source
     extra = dict(src.extra or {})
     previous = list(extra.get("user_entries", []))
     prev_refs = dict(extra.get("user_references", {}))
     digest = hashlib.sha256(json.dumps(
-        {"base": src.sha256, "scheme": scheme, "references": sorted(mu.items()),
+        {"base": src.sha256, "scheme": scheme, "references": sorted(mu.items()), "mode": mode,
          "files": [f["sha256"] for f in files]}, sort_keys=True).encode()).hexdigest()
     extra.update({"base_sha256": extra.get("base_sha256", src.sha256),
                   "energy_scheme": scheme or extra.get("energy_scheme"),
+                  "user_mode": mode,
                   "user_references": {**prev_refs, **{k: mu[k] for k in sorted(mu)}},
-                  "user_entries": previous + files})
+                  "user_entries": previous + files,
+                  "user_compositions": list(extra.get("user_compositions", [])) + used})
     n = sum(f["n_entries"] for f in files)
     description = (f"{src.description} + " if src.description else "") + \
         f"{n} user entr{'y' if n == 1 else 'ies'} from {len(files)} file{'' if len(files) == 1 else 's'}"
     kind = src.kind if src.kind.endswith("+user") else src.kind + "+user"
     return DataSource(kind=kind, path=src.path, sha256=digest, description=description, extra=extra)
-
-
-def _merged_table(base: EntryTable, rows: dict[str, tuple[Composition, float]],
-                  counts: dict[str, int], source: DataSource) -> EntryTable:
-    """Base rows not overridden by `rows`, plus `rows` (flagged), sorted by name like the base."""
-    new_names = sorted(rows)
-    elements = sorted(set(base.elements) | {str(el) for c, _ in rows.values() for el in c.elements})
-    col = {el: j for j, el in enumerate(elements)}
-    remap = np.array([col[el] for el in base.elements], dtype=np.int64)  # monotonic: keeps row order
-    keep = ~np.isin(base.names, np.array(new_names, dtype=str)) if new_names else \
-        np.ones(len(base), dtype=bool)
-    base_counts = np.diff(base.indptr)
-    entry_keep = np.repeat(keep, base_counts)
-    indices = [remap[base.indices[entry_keep]] if len(base.elements) else base.indices[entry_keep]]
-    amounts = [base.amounts[entry_keep]]
-    counts_all = [base_counts[keep]]
-    for name in new_names:
-        comp = rows[name][0]
-        pairs = sorted((col[str(el)], float(a)) for el, a in comp.items())
-        indices.append(np.array([j for j, _ in pairs], dtype=np.int64))
-        amounts.append(np.array([a for _, a in pairs], dtype=float))
-        counts_all.append(np.array([len(pairs)], dtype=np.int64))
-    names = np.concatenate([base.names[keep], np.array(new_names, dtype=str)])
-    energies = np.concatenate([base.energies[keep], [rows[n][1] for n in new_names]])
-    n_poly = np.concatenate([base.n_polymorphs[keep], [counts.get(n, 1) for n in new_names]])
-    flags = np.concatenate([base.user_supplied[keep], np.ones(len(new_names), dtype=bool)])
-    counts_arr = np.concatenate(counts_all).astype(np.int64)
-    flat_indices = np.concatenate(indices).astype(np.int64)
-    flat_amounts = np.concatenate(amounts)
-    starts = np.concatenate([[0], np.cumsum(counts_arr)[:-1]]).astype(np.int64)
-    order = np.argsort(names, kind="stable")
-    sorted_counts = counts_arr[order]
-    indptr = np.concatenate([[0], np.cumsum(sorted_counts)]).astype(np.int64)
-    gather = np.repeat(starts[order] - indptr[:-1], sorted_counts) + np.arange(indptr[-1])
-    return EntryTable(elements, names[order], indptr, flat_indices[gather], flat_amounts[gather],
-                      energies[order], n_poly[order], source, flags[order])

@@ -9,18 +9,23 @@ and the entry.
 
 from __future__ import annotations
 
-import json
 import math
+import os
+import re
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from pymatgen.core import Composition, Element
+from pymatgen.core import Composition
 
+from screening import safe_io
+from screening.data.entry_checks import bytes_to_text, check_energy, decode_entries, element_composition
 from screening.data.snapshot import file_sha256
 from screening.errors import DataError, InputError
 
 MAX_MESSAGE = 240
+_XML_DECLARATION = re.compile(rb"^<\?xml[^>]*\?>")
 
 
 @dataclass
@@ -36,73 +41,90 @@ class UserItem:
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
-    text = " ".join(str(text).split())
+    text = safe_io.redact(" ".join(str(text).split()))
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _open(path: Path):
-    from monty.io import zopen
-
-    return zopen(path, mode="rb")
-
-
 def read_user_file(path: Path) -> tuple[str, str, list[UserItem]]:
-    """(format, sha256, items) of one user file."""
+    """(format, sha256, items) of one user file.
+
+    The file is read once, capped (screening.safe_io: decompressed size), and told apart by content:
+    leading whitespace and a byte-order mark are skipped, UTF-16/32 text is accepted.
+    """
     if not path.exists():
         raise DataError(f"user entries file not found: {path}")
     if not path.is_file():
         raise DataError(f"user entries path is not a file: {path}")
+    data = safe_io.read_bytes(path, "user entries file")
     try:
-        sha = file_sha256(path)
-        with _open(path) as handle:
-            head = handle.read(4096)
-    except (OSError, EOFError, ValueError) as exc:
-        raise DataError(f"cannot read user entries file {path}: {one_line(exc)}") from exc
-    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if start == b"<":
-        if b"<modeling" not in head:
-            raise DataError(f"{path} is an XML file but not a VASP vasprun.xml (no <modeling> element)")
-        return "vasprun", sha, [_vasprun_item(path)]
-    if start in (b"{", b"["):
-        return "json", sha, _json_items(path)
+        sha = file_sha256(path)  # of what is on disk, compressed or not
+    except OSError as exc:
+        raise DataError(f"cannot read user entries file {path}: {exc.strerror or exc}") from None
+    xml = _as_utf8_xml(data)
+    if xml is not None:
+        return "vasprun", sha, [_vasprun_item(path, data, xml)]
+    start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start in (b"{", b"[") or data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:2]:
+        return "json", sha, _json_items(path, data)
     raise DataError(f"{path} is neither a pymatgen entries JSON file nor a VASP vasprun.xml")
 
 
-def _json_items(path: Path) -> list[UserItem]:
-    from monty.json import MontyDecoder
+def _as_utf8_xml(data: bytes) -> bytes | None:
+    """The XML document in `data` without leading whitespace (UTF-16/32 re-encoded as UTF-8), or None
+    if `data` is not XML."""
+    text = None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(data) > 1 and 0 in data[:2]):
+        try:
+            text = bytes_to_text(data, "file")
+        except InputError:
+            return None
+        if not text.lstrip("\ufeff \t\r\n").startswith("<"):
+            return None
+        body = text.lstrip("\ufeff \t\r\n").encode("utf-8")
+        return _XML_DECLARATION.sub(b"", body, count=1)  # its encoding= no longer holds
+    body = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return body if body.startswith(b"<") else None
 
-    try:
-        with _open(path) as handle:
-            raw = json.loads(handle.read().decode("utf-8"))
-    except (OSError, EOFError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-        raise DataError(f"corrupt or unreadable user entries file {path}: {one_line(exc)}") from exc
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            objects = MontyDecoder().process_decoded(raw)
-    except Exception as exc:
-        raise DataError(f"user entries file {path} holds objects that are not pymatgen entries: "
-                        f"{one_line(exc, 120)}") from exc
-    if isinstance(objects, dict) and "entries" in objects and "@class" not in objects:
-        objects = objects["entries"]
-    if not isinstance(objects, list):
-        objects = [objects]
+
+def _json_items(path: Path, data: bytes) -> list[UserItem]:
+    what = f"user entries file {path}"
+    objects = decode_entries(data, what)
     if not objects:
         raise DataError(f"user entries file {path} holds no entries")
     return [_entry_item(obj, path, k if len(objects) > 1 else None) for k, obj in enumerate(objects)]
 
 
-def _vasprun_item(path: Path) -> UserItem:
+def _vasprun_item(path: Path, data: bytes, xml: bytes) -> UserItem:
+    head = xml[:8192]
+    if b"<modeling" not in head:
+        raise DataError(f"{path} is an XML file but not a VASP vasprun.xml (no <modeling> element)")
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:  # vasprun.xml never has them; entities can read files
+        raise InputError(f"{path}: a vasprun.xml with a DOCTYPE or ENTITY declaration is refused")
+    if xml == data:
+        return _parse_vasprun(path, path)
+    # compressed, indented or UTF-16: pymatgen reads a plain UTF-8 copy (the capped bytes, not the file)
+    fd, tmp = tempfile.mkstemp(prefix="screening-vasprun-", suffix=".xml")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(xml)
+        return _parse_vasprun(path, Path(tmp))
+    finally:
+        os.unlink(tmp)
+
+
+def _parse_vasprun(path: Path, readable: Path) -> UserItem:
     from lxml import etree
     from pymatgen.io.vasp.outputs import Vasprun
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            run = Vasprun(str(path), parse_dos=False, parse_eigen=False)
+            run = Vasprun(str(readable), parse_dos=False, parse_eigen=False)
     except etree.XMLSyntaxError as exc:
         raise DataError(f"{path} is a truncated or malformed vasprun.xml (did the run finish?): "
                         f"{one_line(exc, 100)}") from exc
+    except RecursionError:
+        raise InputError(f"{path} is nested too deeply") from None
     except Exception as exc:
         raise DataError(f"cannot parse vasprun {path}: {type(exc).__name__}: {one_line(exc, 120)}") from exc
     try:
@@ -142,12 +164,12 @@ def _entry_item(entry, path: Path, k: int | None) -> UserItem:
         elif energy_type == "formation":
             kind = "formation"
         else:
-            raise InputError(f"{label}: unknown data['energy_type'] {energy_type!r} "
+            raise InputError(f"{label}: unknown data['energy_type'] {safe_io.quote(energy_type, 40)} "
                              "(use 'formation' or leave it out)")
     else:
         raise DataError(f"{label} is a {type(entry).__name__}, not a pymatgen PDEntry, ComputedEntry "
                         "or ComputedStructureEntry")
-    comp = _element_composition(entry.composition, label)
+    comp = element_composition(entry.composition, label)
     where = f"{label} ({comp.reduced_formula})"
     try:
         energy = float(entry.energy if kind == "formation" else entry.uncorrected_energy)
@@ -155,21 +177,6 @@ def _entry_item(entry, path: Path, k: int | None) -> UserItem:
         energy = math.nan
     if not math.isfinite(energy):
         raise DataError(f"{where} has a non-finite energy")
+    check_energy(energy / comp.num_atoms, where, "formation" if kind == "formation" else "absolute")
     return UserItem(where=where, path=str(path), comp=comp, kind=kind, energy=energy,
-                 entry=entry if kind == "computed" else None)
-
-
-def _element_composition(comp, label: str) -> Composition:
-    try:
-        elements = {}
-        for sp, amount in comp.items():
-            element = sp if isinstance(sp, Element) else getattr(sp, "element", None)
-            if not isinstance(element, Element):
-                raise ValueError(f"{sp} is not an element")
-            elements[element.symbol] = elements.get(element.symbol, 0.0) + float(amount)
-    except Exception as exc:
-        raise DataError(f"{label}: unusable composition: {one_line(exc, 100)}") from None
-    if not elements or any(not math.isfinite(a) or a <= 0 for a in elements.values()) \
-            or not math.isfinite(sum(elements.values())):
-        raise DataError(f"{label}: the composition must have positive, finite amounts")
-    return Composition(elements)
+                    entry=entry if kind == "computed" else None)
