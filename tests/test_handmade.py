@@ -60,12 +60,18 @@ def test_windows(binary):
     # Li2X is lowered onto the hull inside the LiX-Li3X segment: zero width at 0.3 V
     w2 = electrochemical_window(binary, C(f"Li2{X}"))
     assert w2.reduction_potential == pytest.approx(0.3) and w2.oxidation_potential == pytest.approx(0.3)
-    # as is: Li2X + Li -> Li3X is downhill below mu = E + (f - E)(1 - t0)/(t - t0) at Li3X
+    # as is: Li2X + Li -> Li3X is downhill below mu = E + (f - E)(1 - t0)/(t - t0) at Li3X, i.e. below
+    # 0.7 V, and Li2X -> LiX + Li above -0.1 V: downhill at every potential, so no window at all
     w2a = electrochemical_window(binary, C(f"Li2{X}"), as_is=True)
     mu_red = -0.3 + (-0.4 + 0.3) * (1 / 3) / (0.75 - 2 / 3)
     mu_ox = -0.5 + (-0.3 + 0.5) * 0.5 / (2 / 3 - 0.5)
-    assert w2a.reduction_potential == pytest.approx(-mu_red, abs=1e-12)
-    assert w2a.oxidation_potential == pytest.approx(-mu_ox, abs=1e-12)
+    assert w2a.decomposes_at_every_potential and w2a.width is None
+    assert w2a.reduction_potential is None and w2a.oxidation_potential is None
+    assert w2a.reduction_onset == pytest.approx(-mu_red, abs=1e-12)
+    assert w2a.oxidation_onset == pytest.approx(-mu_ox, abs=1e-12)
+    assert w2a.reduction_products == pytest.approx({f"Li3{X}": 1.0})
+    assert w2a.profile == w2.profile  # what its composition becomes at each potential
+    assert not w2a.contains(0.3) and w2.contains(0.3) and not w2.at_hull_vertex and w2.zero_width
     # no Li to lose: no oxidation limit
     wx = electrochemical_window(binary, C(X))
     assert wx.oxidation_potential is None and wx.reduction_potential == pytest.approx(1.0)
@@ -93,11 +99,11 @@ def test_open_reaction(binary):
 def test_decomposition_at_potential(binary):
     # LiX at 0 V: LiX + 2 Li -> Li3X; per atom of LiX: (grand hull - grand LiX) * share
     d = decomposition_at_potential(binary, C(f"Li{X}"), 0.0)
-    assert d.energy == pytest.approx((-1.6 - (-1.0)) * 0.5, abs=1e-12)
+    assert d.reaction_energy == pytest.approx((-1.6 - (-1.0)) * 0.5, abs=1e-12)
     assert d.li_change == pytest.approx(2.0) and d.products == pytest.approx({f"Li3{X}": 1.0})
-    assert decomposition_at_potential(binary, C(f"Li{X}"), 0.5).energy == 0.0
+    assert decomposition_at_potential(binary, C(f"Li{X}"), 0.5).reaction_energy == 0.0
     high = decomposition_at_potential(binary, C(f"Li{X}"), 2.0)
-    assert high.energy == pytest.approx((0.0 - (-1.0 + 2.0)) * 0.5) and high.li_change == pytest.approx(-1.0)
+    assert high.reaction_energy == pytest.approx((0.0 - (-1.0 + 2.0)) * 0.5) and high.li_change == pytest.approx(-1.0)
 
 
 def test_as_is_equals_hull_for_stable_compounds(binary):

@@ -1,12 +1,23 @@
-"""The single-material and single-pair commands: stability, window, pair, decompose."""
+"""The single-material and single-pair commands: stability, window, pair, decompose.
+
+Potentials: a command that uses a potential takes it from `--potential` or from a material's state
+(`NAME@charged`, `NAME@4.3V`); every source that gives one must give the same value, else the command
+stops with an error naming both. The header of every result shows the potential used.
+"""
 
 from __future__ import annotations
 
 from screening.data.sources import load_table
+from screening.errors import InputError
+from screening.interfaces.answer_text import (data_lines, format_number, format_phases, format_value,
+                                              window_lines)
 from screening.provenance import CONVENTIONS, clean_numbers, package_versions
 from screening.screen.materials import Material, resolve_material
 from screening.thermo.analysis import (analyse_decomposition_at, analyse_pair, analyse_stability,
                                        analyse_window)
+
+POTENTIAL_TOL = 1e-9  # V: two sources of a potential agree within this
+_phases = format_phases  # also used by energy_cli
 
 
 def _table(args, *materials: Material, with_li: bool = True):
@@ -35,21 +46,6 @@ def _provenance(table, material_notes: list[str]) -> dict:
     return out
 
 
-def _fmt(value, unit="", digits=3) -> str:
-    return "none" if value is None else f"{value:.{digits}f}{unit}"
-
-
-def _phases(products: dict[str, float], digits=4) -> str:
-    if not products:
-        return "-"
-    parts = []
-    for name, amount in products.items():
-        coeff = (f"{amount:.{digits}g}" if abs(amount) < 1e-3
-                 else f"{amount:.{digits}f}".rstrip("0").rstrip("."))
-        parts.append(name if coeff == "1" else f"{coeff} {name}")
-    return " + ".join(parts)
-
-
 def _header(material: Material) -> str:
     text = material.label
     formula = material.composition.reduced_formula
@@ -60,64 +56,141 @@ def _header(material: Material) -> str:
     return text
 
 
+def agreed_potential(option: float | None, materials: list[Material]) -> float | None:
+    """The one potential (V vs Li/Li+) given by `--potential` and the materials' states, or None.
+
+    Two sources that disagree are an error naming both: a result is computed at one potential only.
+    """
+    sources = [("--potential", option, None)] if option is not None else []
+    sources += [(m.spec or m.label, m.potential, m) for m in materials if m.potential is not None]
+    if not sources:
+        return None
+    first_name, first, _ = sources[0]
+    for name, value, material in sources[1:]:
+        if abs(value - first) > POTENTIAL_TOL:
+            charged = next((m for _, _, m in sources if m is not None and m.library_name
+                            and m.role == "cathode"), None)
+            hint = (f"; {charged.library_name}@{option:g}V is its charged composition at {option:g} V"
+                    if charged is not None and option is not None else "")
+            raise InputError(f"conflicting potentials: {first_name} gives {first:g} V but {name} gives "
+                             f"{value:g} V vs Li/Li+: give the potential once{hint}")
+    return float(first)
+
+
+def _composition_notes(formula: str, in_data: bool, has_own_energy: bool) -> list[str]:
+    if in_data or has_own_energy:
+        return []
+    return [f"{formula} is not a phase of the data: its composition lies between ordered phases (as a "
+            "disordered solid solution does), so only its hull point is defined, the mixture of the "
+            "hull phases; its energy above hull and decomposition energy need an energy of its own "
+            "(--energy or --user-entries)"]
+
+
 def run_stability(args) -> dict:
     material = resolve_material(args.material)
-    table = _table(args, material, with_li=False)
+    potential = material.potential
+    table = _table(args, material, with_li=potential is not None)
     result = analyse_stability(table, material.composition, energy=args.energy)
+    at_potential = (analyse_decomposition_at(table, material.composition, potential, energy=args.energy)
+                    if potential is not None else None)
+    notes = _composition_notes(result.formula, result.in_data, result.energy is not None)
     payload = {"formula": result.formula, "material": material.as_dict(),
                "e_above_hull": result.e_above_hull,
                "decomposition_energy": result.decomposition_energy,
                "decomposition": result.decomposition,
                "in_data": result.in_data, "energy": result.energy, "hull_energy": result.hull_energy,
                "competing_phases": result.competing_phases,
+               "at_potential": at_potential.as_dict() if at_potential else None,
+               "notes": notes,
                "provenance": _provenance(table, material.notes)}
-    lines = [_header(material),
-             f"  in data:               {'yes' if result.in_data else 'no (hull energy only)'}",
-             f"  formation energy:      {_fmt(result.energy, ' eV/atom', 4)}",
-             f"  hull energy:           {_fmt(result.hull_energy, ' eV/atom', 4)}",
-             f"  energy above hull:     {_fmt(result.e_above_hull, ' eV/atom', 4)}",
-             f"  decomposition energy:  {_fmt(result.decomposition_energy, ' eV/atom', 4)}",
-             f"  hull phases (atom fractions): {_phases(result.decomposition)}"]
+    undefined = "not defined: no energy of its own (give --energy or --user-entries)"
+    lines = [_header(material)]
+    if result.in_data:
+        lines.append("  in data:               yes")
+    elif result.energy is not None:
+        lines.append("  in data:               no (your --energy)")
+    else:
+        lines.append("  in data:               no: not a phase of the data, a composition between ordered "
+                     "phases (only its hull point is known)")
+    lines += [
+        f"  formation energy:      {format_value(result.energy, ' eV/atom', 4, undefined)}",
+        f"  hull energy:           {format_value(result.hull_energy, ' eV/atom', 4)}",
+        f"  energy above hull:     {format_value(result.e_above_hull, ' eV/atom', 4, undefined)}",
+        f"  decomposition energy:  {_decomposition_energy_text(result)}",
+        f"  hull phases (atom fractions): {format_phases(result.decomposition)}"]
     if result.competing_phases:
-        lines.append(f"  competing phases:      {_phases(result.competing_phases)}")
-    lines.append(f"  data: {table.source.path} (sha256 {table.source.sha256[:12]})")
+        lines.append(f"  competing phases:      {format_phases(result.competing_phases)}")
+    if at_potential is not None:
+        lines.append(f"  open to Li at {format_number(potential, 3)} V: decomposition reaction energy "
+                     f"{format_number(at_potential.reaction_energy, 4)} eV/atom (negative = released), "
+                     f"{_decomposition_products(at_potential)}")
+    lines += data_lines(table)
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
+
+
+def _decomposition_energy_text(result) -> str:
+    value = result.decomposition_energy
+    if value is None:
+        if result.energy is None:
+            return "not defined: no energy of its own"
+        return "not defined for an element"
+    sign = "unstable: above the hull" if value > 0 else "stable: below the hull without it"
+    return f"{format_number(value, 4)} eV/atom ({sign}; pymatgen's convention)"
+
+
+def _decomposition_products(result) -> str:
+    if not result.reacts:
+        return "stable at this potential"
+    return f"forms {format_phases(result.products)} (Li change {format_number(result.li_change, 3, sign=True)})"
 
 
 def run_window(args) -> dict:
     material = resolve_material(args.material)
     table = _table(args, material)
     window, stab = analyse_window(table, material.composition, as_is=args.as_is, energy=args.energy)
+    potential = material.potential
+    inside = window.contains(potential) if potential is not None else None
+    notes = _composition_notes(window.formula, stab.in_data, stab.energy is not None)
     payload = {"formula": window.formula, "material": material.as_dict(),
                "e_above_hull": stab.e_above_hull,
                "reduction_potential": window.reduction_potential,
                "oxidation_potential": window.oxidation_potential,
                "reduction_products": window.reduction_products,
                "oxidation_products": window.oxidation_products,
+               "decomposes_at_every_potential": window.decomposes_at_every_potential,
+               "reduction_onset": window.reduction_onset, "oxidation_onset": window.oxidation_onset,
+               "zero_width": window.zero_width,
+               "potential": potential, "potential_in_window": inside,
                "profile": [s.as_dict() for s in window.profile],
-               "method": window.method,
+               "method": window.method, "notes": notes,
                "provenance": _provenance(table, material.notes)}
     if args.plot:
         from screening.interfaces.plots import plot_voltage_profile
         plot_voltage_profile(window, args.plot)
-    lines = [_header(material),
-             f"  energy above hull: {_fmt(stab.e_above_hull, ' eV/atom', 4)}   method: {window.method}",
-             f"  window: {_fmt(window.reduction_potential, ' V')} to {_fmt(window.oxidation_potential, ' V')}"
-             " vs Li/Li+",
-             f"  below the reduction limit:  {_phases(window.reduction_products)}",
-             f"  above the oxidation limit:  {_phases(window.oxidation_products)}",
-             "  profile (per formula unit):",
-             f"    {'V vs Li/Li+':>11}  {'Li change':>9}  phases"]
-    for step in window.profile:
-        lines.append(f"    {step.potential:11.3f}  {step.li_change:+9.3f}  {_phases(step.products)}")
+    e_above = format_value(stab.e_above_hull, " eV/atom", 4,
+                           "not defined (not a phase of the data; a composition between ordered phases)")
+    lines = [_header(material), f"  energy above hull: {e_above}   method: {window.method}"]
+    lines += window_lines(window, in_data=stab.in_data)
+    if potential is not None:
+        lines.append(f"  at {format_number(potential, 3)} V ({material.spec or material.label}): "
+                     f"{_where(window, potential)}")
+    lines += data_lines(table)
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
+
+
+def _where(window, potential: float) -> str:
+    if window.decomposes_at_every_potential:
+        return "outside: it decomposes at every potential"
+    if window.contains(potential):
+        return "inside the window"
+    if window.reduction_potential is not None and potential < window.reduction_potential:
+        return f"outside: below the reduction limit ({format_number(window.reduction_potential, 3)} V)"
+    return f"outside: above the oxidation limit ({format_number(window.oxidation_potential, 3)} V)"
 
 
 def run_pair(args) -> dict:
     mat_a, mat_b = resolve_material(args.a), resolve_material(args.b)
-    potential = args.potential
-    if potential is None and (mat_a.potential is not None or mat_b.potential is not None):
-        potential = mat_a.potential if mat_a.potential is not None else mat_b.potential
+    potential = agreed_potential(args.potential, [mat_a, mat_b])
     table = _table(args, mat_a, mat_b, with_li=potential is not None)
     result = analyse_pair(table, mat_a.composition, mat_b.composition, potential=potential,
                           use_hull_energy=not args.own_energies,
@@ -128,28 +201,52 @@ def run_pair(args) -> dict:
         from screening.interfaces.plots import plot_reaction
         plot_reaction(result, args.plot)
     best = result.most_negative
-    where = "closed system" if result.potential is None else f"open to Li at {result.potential:.3f} V vs Li/Li+"
+    where = ("closed system" if result.potential is None
+             else f"open to Li at {format_number(result.potential, 3)} V vs Li/Li+")
     lines = [f"{_header(mat_a)} | {_header(mat_b)}   ({where})",
-             f"  most negative reaction energy: {best.reaction_energy:.4f} {result.energy_unit}"
-             f" at x = {best.mixing_ratio:.4f}",
+             f"  most negative reaction energy: {format_number(best.reaction_energy, 4)} {result.energy_unit}"
+             f" at x = {format_number(best.mixing_ratio, 4)}{_alone_text(result, mat_a, mat_b)}",
              f"  reaction: {best.reaction if result.reacts else 'no reaction (the pair is stable)'}",
              "  kinks (x = atom fraction of the first material):",
              f"    {'x':>7}  {'E_rxn':>9}  reaction"]
     for kink in result.kinks:
-        lines.append(f"    {kink.mixing_ratio:7.4f}  {kink.reaction_energy:9.4f}  {kink.reaction}")
+        lines.append(f"    {format_number(kink.mixing_ratio, 4):>7}  {format_number(kink.reaction_energy, 4):>9}"
+                     f"  {kink.reaction}")
+    lines += data_lines(table)
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
+
+
+def _alone_text(result, mat_a: Material, mat_b: Material) -> str:
+    """Label a minimum at x = 0 or 1: one reactant reacting alone, not the pair."""
+    alone = result.reactant_alone
+    if alone is None:
+        return ""
+    this, other = (mat_a, mat_b) if result.most_negative.mixing_ratio == 1.0 else (mat_b, mat_a)
+    how = ("decomposes by itself at its own energy" if result.potential is None
+           else f"reacts with the Li reservoir at {format_number(result.potential, 3)} V")
+    return f" ({this.label} alone: it {how}, without {other.label})"
 
 
 def run_decompose(args) -> dict:
     material = resolve_material(args.material)
+    if material.potential is not None and args.potential:
+        for value in args.potential:
+            agreed_potential(value, [material])
+    potentials = args.potential or ([material.potential] if material.potential is not None else [0.0, 5.0])
     table = _table(args, material)
-    potentials = args.potential or [0.0, 5.0]
     results = [analyse_decomposition_at(table, material.composition, v, energy=args.energy)
                for v in potentials]
     payload = {"formula": material.composition.reduced_formula, "material": material.as_dict(),
                "decomposition": [r.as_dict() for r in results],
                "provenance": _provenance(table, material.notes)}
-    lines = [_header(material), f"    {'V vs Li/Li+':>11}  {'E_decomp eV/atom':>16}  {'Li change':>9}  phases"]
+    lines = [_header(material),
+             "  decomposition reaction energy open to Li: eV per atom of the compound, negative = energy "
+             "released, 0 = stable",
+             f"    {'V vs Li/Li+':>11}  {'E_rxn eV/atom':>13}  {'Li change':>9}  phases"]
     for r in results:
-        lines.append(f"    {r.potential:11.3f}  {r.energy:16.4f}  {r.li_change:+9.3f}  {_phases(r.products)}")
+        phases = format_phases(r.products) + ("" if r.reacts else "  (stable)")
+        lines.append(f"    {format_number(r.potential, 3):>11}  {format_number(r.reaction_energy, 4):>13}"
+                     f"  {format_number(r.li_change, 3, sign=True):>9}  {phases}")
+    lines += data_lines(table)
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
+

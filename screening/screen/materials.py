@@ -7,6 +7,7 @@ state: `NMC811@charged` (the charged composition at the library's top-of-charge 
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 import re
@@ -20,7 +21,7 @@ from screening.chem import parse_formula
 from screening.errors import InputError
 
 ROLES = {"cathodes": "cathode", "electrolytes": "electrolyte", "anodes": "anode", "coatings": "coating"}
-_STATE = re.compile(r"^(?P<base>[^@]+)@(?P<state>charged|[-+]?\d+(?:\.\d+)?\s*V?)$", re.IGNORECASE)
+_STATE = re.compile(r"^(?P<base>[^@]+)@(?P<state>charged|[-+]?[0-9]+(?:\.[0-9]+)?\s*V?)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Material:
     proxy_for: str | None = None
     note: str = ""
     notes: list[str] = field(default_factory=list)
+    spec: str = ""  # as typed, e.g. NMC811@charged
 
     def as_dict(self) -> dict:
         return {"label": self.label, "formula": self.composition.reduced_formula,
@@ -89,6 +91,38 @@ def find_library_material(name: str) -> LibraryMaterial | None:
     return _lookup().get(name.strip().lower())
 
 
+def _squash(name: str) -> str:
+    """A name without case, spaces or punctuation: 'NMC 811', 'nmc-811' -> 'nmc811'."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def closest_library_names(name: str, limit: int = 3) -> list[str]:
+    """Library names closest to `name`, best first (only the one whose name or alias it is, but for
+    case, spaces and punctuation); empty when nothing is close."""
+    by_key: dict[str, str] = {}
+    for material in library().values():
+        for alias in (material.name, *material.aliases):
+            by_key.setdefault(_squash(alias), material.name)
+    key = _squash(name)
+    if not key:
+        return []
+    if key in by_key:
+        return [by_key[key]]
+    found: list[str] = []
+    for match in difflib.get_close_matches(key, list(by_key), n=limit * 3, cutoff=0.6):
+        if by_key[match] not in found:
+            found.append(by_key[match])
+    return found[:limit]
+
+
+def _not_a_name(text: str, reason: str) -> InputError:
+    """The error for a name that is neither a formula nor a library name, with the closest names."""
+    close = closest_library_names(text)
+    hint = (f"did you mean {' or '.join(close)}? see `screening library`" if close
+            else "not a library name either: see `screening library`")
+    return InputError(f"{reason}; {hint}")
+
+
 def by_role(role: str) -> list[LibraryMaterial]:
     return [m for m in library().values() if m.role == role]
 
@@ -110,6 +144,7 @@ def resolve_material(text: str) -> Material:
     if len(text) > 200:
         raise InputError(f"material name too long ({len(text)} characters)")
     state = None
+    spec = text
     match = _STATE.match(text)
     if "@" in text:
         if not match:
@@ -118,10 +153,13 @@ def resolve_material(text: str) -> Material:
     entry = find_library_material(text)
     if entry is None:
         if state == "charged":
-            raise InputError(f"{text!r} is not a library material, so it has no charged state")
-        comp = parse_formula(text)
+            raise _not_a_name(text, f"{text!r} is not a library material, so it has no charged state")
+        try:
+            comp = parse_formula(text)
+        except InputError as exc:
+            raise _not_a_name(text, str(exc)) from None
         label = text if state is None else f"{text}@{state:g}V"
-        return Material(label, comp, potential=state if state is not None else None)
+        return Material(label, comp, potential=state if state is not None else None, spec=spec)
     notes = []
     if entry.proxy:
         notes.append(f"{entry.name} has no DFT entry: computed with the inorganic proxy {entry.proxy}")
@@ -138,4 +176,5 @@ def resolve_material(text: str) -> Material:
     label = text if state is None else f"{text}@{potential:g}V"
     return Material(label, parse_formula(formula), role=entry.role, potential=potential,
                     operating_potential=entry.potential, library_name=entry.name,
-                    proxy_for=entry.name if entry.proxy else None, note=entry.note, notes=notes)
+                    proxy_for=entry.name if entry.proxy else None, note=entry.note, notes=notes,
+                    spec=spec)

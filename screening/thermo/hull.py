@@ -28,6 +28,9 @@ from screening.data.table import ChemSys
 from screening.errors import InputError
 
 AMOUNT_TOL = 1e-9  # atom fractions below this are dropped from a decomposition
+# A phase holding less than this atom fraction of a kink's mixture is round-off of the kink's location
+# (seen: 3e-7), not chemistry (the smallest real amounts seen: 7e-4).
+TRACE_TOL = 1e-5
 
 
 def _silence_highs_banner() -> None:
@@ -214,6 +217,26 @@ class HullSolver:
         excluded = set(int(r) for r in rows) | set(
             int(r) for r in np.setdiff1d(np.arange(self.chemsys.size), self.rows))
         return HullSolver(self.chemsys, self.open_element, self.chempot, sorted(excluded))
+
+    def drop_traces(self, point: HullPoint, tol: float = TRACE_TOL) -> HullPoint:
+        """The point without phases below `tol` (atom fraction), the others' amounts re-solved from the
+        balance; the energy is kept (the exact LP value). For reporting what forms, not for energies.
+
+        The tolerance shrinks to a hundredth of the scarcest element's fraction, so a phase that holds
+        a trace dopant of the mixture is never dropped.
+        """
+        present = point.composition[point.composition > 0]
+        tol = min(tol, 0.01 * float(present.min())) if present.size else tol
+        keep = [i for i, amount in enumerate(point.amounts) if amount >= tol]
+        if len(keep) == len(point.amounts) or not keep:
+            return point
+        rows = np.array([point.phases[i] for i in keep])
+        matrix = self.coords[np.searchsorted(self.rows, rows)].T
+        amounts, *_ = np.linalg.lstsq(matrix, point.composition, rcond=None)
+        amounts = np.clip(amounts, 0.0, None)
+        amounts /= amounts.sum()
+        return HullPoint(point.composition, point.energy, tuple(int(r) for r in rows),
+                         tuple(float(a) for a in amounts), point.dual)
 
     def phase_names(self, point: HullPoint) -> list[str]:
         return [self.chemsys.names[r] for r in point.phases]

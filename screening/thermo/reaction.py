@@ -22,20 +22,27 @@ from pymatgen.core import Composition
 from screening.data.table import ChemSys
 from screening.errors import InputError
 from screening.thermo.hull import HullSolver, LineKink, line_vertices
-from screening.thermo.reaction_text import format_reaction, normalise
+from screening.thermo.reaction_text import clean_amounts, format_reaction, normalise
 
-
-NO_REACTION_TOL = 1e-9  # eV/atom
+NO_REACTION_TOL = 1e-9  # eV/atom: a kink at or above -this releases no energy
+NO_REACTION = "no reaction"
 
 
 @dataclass(frozen=True)
 class Kink:
-    """A vertex of E(x): mixing ratio x (atom fraction of A), energy (eV/atom), the balanced reaction."""
+    """A vertex of E(x): mixing ratio x (atom fraction of A), energy (eV/atom), the balanced reaction.
+
+    Where no energy is released the reaction is "no reaction" and the products are the reactants.
+    """
 
     mixing_ratio: float
     reaction_energy: float
     reaction: str
     products: dict[str, float]  # formula units, in the normalisation of `reaction`
+
+    @property
+    def reacts(self) -> bool:
+        return self.reaction_energy < -NO_REACTION_TOL
 
     def as_dict(self) -> dict:
         return {"mixing_ratio": self.mixing_ratio, "reaction_energy": self.reaction_energy,
@@ -58,15 +65,24 @@ class InterfaceReaction:
     @property
     def reacts(self) -> bool:
         """False when no mixture is below its reactants (the pair is thermodynamically stable)."""
-        return self.most_negative.reaction_energy < -NO_REACTION_TOL
+        return self.most_negative.reacts
+
+    @property
+    def reactant_alone(self) -> str | None:
+        """The reactant whose own reaction (decomposing by itself at its own energy, or with the Li
+        reservoir) is the most negative point, at x = 0 or 1; None when a mixture is."""
+        best = self.most_negative
+        if not best.reacts or 0.0 < best.mixing_ratio < 1.0:
+            return None
+        return self.reactants[0] if best.mixing_ratio == 1.0 else self.reactants[1]
 
     def as_dict(self) -> dict:
         best = self.most_negative
-        reaction, products = (best.reaction, best.products) if self.reacts else ("no reaction", {})
         return {"reactants": list(self.reactants), "potential": self.potential,
                 "energy_unit": self.energy_unit,
                 "min_reaction_energy": best.reaction_energy, "mixing_ratio": best.mixing_ratio,
-                "reaction": reaction, "products": products,
+                "reaction": best.reaction, "products": best.products,
+                "reactant_alone": self.reactant_alone,
                 "kinks": [k.as_dict() for k in self.kinks]}
 
 
@@ -139,20 +155,34 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
         energy = vertex.point.energy - t * energy_a - (1.0 - t) * energy_b
         # x in the solver's normalisation -> atom fraction of A in the original mixture
         x = (t / share_a) / (t / share_a + (1.0 - t) / share_b)
-        reaction, products = _reaction(chemsys, solver, vertex.point, t, comp_a, comp_b,
-                                       share_a, share_b, open_element if potential is not None else None)
+        if energy < -NO_REACTION_TOL:
+            reaction, products = _reaction(chemsys, solver.drop_traces(vertex.point), t, comp_a, comp_b,
+                                           share_a, share_b, open_element if potential is not None else None)
+        else:
+            reaction, products = NO_REACTION, _reactants(t, comp_a, comp_b, share_a, share_b)
         kinks.append(Kink(float(x), float(energy) + 0.0, reaction, products))
     return InterfaceReaction((name_a, name_b), None if potential is None else float(potential),
                              unit, kinks)
 
 
-def _reaction(chemsys, solver, point, t, comp_a, comp_b, share_a, share_b, open_element):
-    """Balanced reaction at one kink, with formula-unit coefficients (first reactant normalised to 1)."""
+def _reactant_terms(t, comp_a, comp_b, share_a, share_b) -> list[tuple[str, float]]:
+    """Formula units of A and B in the mixture at solver parameter t (unnormalised)."""
     def fu_atoms(comp: Composition, share: float) -> float:
         return comp.reduced_composition.num_atoms * share  # solver-normalised atoms per formula unit
 
-    reactants = [(comp_a.reduced_formula, t / fu_atoms(comp_a, share_a)),
-                 (comp_b.reduced_formula, (1.0 - t) / fu_atoms(comp_b, share_b))]
+    return [(comp_a.reduced_formula, t / fu_atoms(comp_a, share_a)),
+            (comp_b.reduced_formula, (1.0 - t) / fu_atoms(comp_b, share_b))]
+
+
+def _reactants(t, comp_a, comp_b, share_a, share_b) -> dict[str, float]:
+    """The reactants as the products of "no reaction", normalised as a reaction would be."""
+    reactants, _ = normalise(_reactant_terms(t, comp_a, comp_b, share_a, share_b), [])
+    return clean_amounts(dict(reactants))
+
+
+def _reaction(chemsys, point, t, comp_a, comp_b, share_a, share_b, open_element):
+    """Balanced reaction at one kink, with formula-unit coefficients (first reactant normalised to 1)."""
+    reactants = _reactant_terms(t, comp_a, comp_b, share_a, share_b)
     products = []
     ion_balance = 0.0
     for row, amount in zip(point.phases, point.amounts):
@@ -174,4 +204,4 @@ def _reaction(chemsys, solver, point, t, comp_a, comp_b, share_a, share_b, open_
             products.append((open_element, -ion_balance))
     products.sort(key=lambda p: p[0])
     reactants, products = normalise(reactants, products)
-    return format_reaction(reactants, products), {n: float(c) for n, c in products}
+    return format_reaction(reactants, products), clean_amounts({n: float(c) for n, c in products})

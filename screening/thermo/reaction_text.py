@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+AMOUNT_DIGITS = 10  # significant digits kept in reported amounts
+
+
+def clean_amount(value: float) -> float:
+    """An amount without float round-off (0.5000000000001342 -> 0.5) and never -0.0."""
+    return float(f"{float(value):.{AMOUNT_DIGITS}g}") + 0.0
+
+
+def clean_amounts(amounts: dict[str, float]) -> dict[str, float]:
+    """{phase: amount} with every amount cleaned, order kept."""
+    return {name: clean_amount(amount) for name, amount in amounts.items()}
+
 
 def format_coefficient(value: float) -> str:
     """'1' is omitted; otherwise up to 4 decimals with trailing zeros stripped."""

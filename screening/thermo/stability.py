@@ -3,6 +3,10 @@
 Conventions follow pymatgen: the decomposition energy of a stable compound is its distance (negative)
 to the hull built without every entry of its composition (get_decomp_and_phase_separation_energy);
 for an unstable one it is the energy above hull. Energies in eV/atom.
+
+Open to Li at a potential the quantity is a reaction energy instead, with the opposite sign: the
+decomposition reaction energy of C + Li reservoir -> products, negative when energy is released
+(Zhu, He & Mo 2015), 0 when C is stable at that potential.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pymatgen.core import Composition
 
 from screening.data.table import ChemSys
 from screening.thermo.hull import HullSolver
+from screening.thermo.reaction_text import clean_amount
 
 STABLE_TOL = 1e-8  # eV/atom: at or below this above the hull counts as on the hull
 
@@ -44,7 +49,7 @@ class Stability:
 def decomposition_dict(solver: HullSolver, point) -> dict[str, float]:
     """{reduced formula: atom fraction} of a hull point, largest first, ties by name."""
     pairs = sorted(zip(solver.phase_names(point), point.amounts), key=lambda p: (-round(p[1], 6), p[0]))
-    return {name: float(amount) for name, amount in pairs}
+    return {name: clean_amount(amount) for name, amount in pairs}
 
 
 def stability(chemsys: ChemSys, comp: Composition, solver: HullSolver | None = None,
@@ -78,24 +83,31 @@ def stability(chemsys: ChemSys, comp: Composition, solver: HullSolver | None = N
 
 @dataclass(frozen=True)
 class DecompositionAtPotential:
-    """Zhu, He & Mo (2015): C + Li reservoir at V -> phase equilibria; energy in eV per atom of C
-    (0 when C is stable at V), Li taken up (+) or released (-) per formula unit."""
+    """Zhu, He & Mo (2015): C + Li reservoir at V -> phase equilibria. reaction_energy: the
+    decomposition reaction energy, eV per atom of C, negative = energy released, 0 when C is stable
+    at V (so -e_above_hull where the products take up no Li: the opposite sign of pymatgen's
+    decomposition energy). Li taken up (+) or released (-) per formula unit."""
 
     formula: str
     potential: float
-    energy: float
+    reaction_energy: float
     li_change: float
     products: dict[str, float]  # formula units per formula unit of C
 
+    @property
+    def reacts(self) -> bool:
+        return self.reaction_energy < 0.0
+
     def as_dict(self) -> dict:
-        return {"formula": self.formula, "potential": self.potential, "decomposition_energy": self.energy,
+        return {"formula": self.formula, "potential": self.potential,
+                "decomposition_reaction_energy": self.reaction_energy,
                 "li_change": self.li_change, "products": self.products}
 
 
 def decomposition_at_potential(chemsys: ChemSys, comp: Composition, potential: float, ion: str = "Li",
                                energy: float | None = None,
                                closed: HullSolver | None = None) -> DecompositionAtPotential:
-    """Decomposition energy of `comp` open to `ion` at `potential` V vs ion/ion+ (mu = -V eV).
+    """Decomposition reaction energy of `comp` open to `ion` at `potential` V vs ion/ion+ (mu = -V eV).
 
     The compound's energy is `energy`, else its lowest entry, else its hull energy (eV/atom).
     """
@@ -116,11 +128,11 @@ def decomposition_at_potential(chemsys: ChemSys, comp: Composition, potential: f
     for row, amount in zip(point.phases, point.amounts):
         frac = chemsys.fractions[row]
         fu = amount * host_atoms / (chemsys.atoms_per_formula[row] * (1.0 - frac[j]))
-        products[chemsys.names[row]] = float(fu)
+        products[chemsys.names[row]] = clean_amount(fu)
         ion_atoms += fu * chemsys.atoms_per_formula[row] * frac[j]
     if delta == 0.0:
         products = {comp.reduced_formula: 1.0}
         ion_atoms = comp.reduced_composition[ion]
     products = dict(sorted(products.items(), key=lambda p: (-round(p[1], 6), p[0])))
     return DecompositionAtPotential(comp.reduced_formula, float(potential), float(delta) + 0.0,
-                                    float(ion_atoms - comp.reduced_composition[ion]), products)
+                                    clean_amount(ion_atoms - comp.reduced_composition[ion]), products)

@@ -9,7 +9,10 @@ segments left (Li-poorer: oxidation) and right (Li-richer: reduction) of C's own
 Default ("hull"): a metastable compound is first lowered onto the hull (Zhu 2015; Richards 2016).
 If its composition is then inside a segment rather than at a vertex, its window has zero width.
 "as_is": the compound keeps its own energy and the limits are the least favourable potentials at which
-a Li uptake/release reaction to any hull vertex becomes downhill.
+a Li uptake/release reaction to any hull vertex becomes downhill. If Li uptake is downhill above the
+potential at which Li release already is, the compound decomposes at every potential: it has no window
+(both limits None, `decomposes_at_every_potential`), the two onsets are kept, and its profile is the
+equilibrium one of its composition (the hull's), ordered like every profile.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from pymatgen.core import Composition
 from screening.data.table import ChemSys
 from screening.errors import InputError
 from screening.thermo.hull import HullSolver, LineKink, line_vertices
+from screening.thermo.reaction_text import clean_amount
 
 T_TOL = 1e-9
+ZERO_WIDTH_TOL = 1e-9  # V
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,12 @@ class ProfileStep:
 
 @dataclass(frozen=True)
 class Window:
-    """Electrochemical window of one composition. Potentials in V vs Li/Li+; None where no limit exists."""
+    """Electrochemical window of one composition. Potentials in V vs Li/Li+; None where no limit exists
+    (no Li to remove) or where there is no window at all (`decomposes_at_every_potential`).
+
+    reduction_onset/oxidation_onset: only for a compound that decomposes at every potential, the
+    potentials below/above which its own Li uptake/release is downhill (onset reduction > oxidation).
+    """
 
     formula: str
     method: str
@@ -50,6 +60,10 @@ class Window:
     reduction_products: dict[str, float]
     oxidation_products: dict[str, float]
     profile: list[ProfileStep] = field(default_factory=list)
+    decomposes_at_every_potential: bool = False
+    reduction_onset: float | None = None
+    oxidation_onset: float | None = None
+    at_hull_vertex: bool = True  # False: the composition lies inside a segment of the hull along Li
 
     @property
     def width(self) -> float | None:
@@ -57,12 +71,28 @@ class Window:
             return None
         return self.oxidation_potential - self.reduction_potential
 
+    @property
+    def zero_width(self) -> bool:
+        """Stable at one potential only (a composition inside a hull segment along the Li line)."""
+        return self.width is not None and abs(self.width) <= ZERO_WIDTH_TOL
+
+    def contains(self, potential: float, tol: float = 1e-6) -> bool:
+        """Whether `potential` (V vs Li/Li+) lies within the window."""
+        if self.decomposes_at_every_potential:
+            return False
+        low = self.reduction_potential if self.reduction_potential is not None else 0.0
+        high = self.oxidation_potential if self.oxidation_potential is not None else float("inf")
+        return low - tol <= potential <= high + tol
+
     def as_dict(self) -> dict:
         return {"formula": self.formula, "method": self.method,
                 "reduction_potential": self.reduction_potential,
                 "oxidation_potential": self.oxidation_potential,
                 "reduction_products": self.reduction_products,
                 "oxidation_products": self.oxidation_products,
+                "decomposes_at_every_potential": self.decomposes_at_every_potential,
+                "reduction_onset": self.reduction_onset, "oxidation_onset": self.oxidation_onset,
+                "zero_width": self.zero_width, "at_hull_vertex": self.at_hull_vertex,
                 "profile": [s.as_dict() for s in self.profile]}
 
 
@@ -98,16 +128,17 @@ class _LiLine:
 
     def li_change(self, t: float) -> float:
         """Ion atoms gained per formula unit of comp on going to Li fraction t."""
-        return float(self.host_atoms * t / (1.0 - t) - self.ion_atoms)
+        return clean_amount(self.host_atoms * t / (1.0 - t) - self.ion_atoms)
 
     def products(self, k: int) -> dict[str, float]:
         """Phases at vertex k in formula units per formula unit of comp."""
         kink = self.kinks[k]
         total_atoms = self.host_atoms / (1.0 - kink.t)
+        point = self.solver.drop_traces(kink.point)
         out = {}
-        for row, amount in zip(kink.point.phases, kink.point.amounts):
+        for row, amount in zip(point.phases, point.amounts):
             name = self.chemsys.names[row]
-            out[name] = float(amount * total_atoms / self.chemsys.atoms_per_formula[row])
+            out[name] = clean_amount(amount * total_atoms / self.chemsys.atoms_per_formula[row])
         return dict(sorted(out.items(), key=lambda p: (-round(p[1], 6), p[0])))
 
     def locate(self) -> tuple[int | None, int]:
@@ -127,7 +158,6 @@ def electrochemical_window(chemsys: ChemSys, comp: Composition, ion: str = "Li",
     """
     line = _LiLine(chemsys, comp, ion, solver)
     vertex, left = line.locate()
-    last = len(line.kinks) - 1
     if vertex is not None:
         ox_vertex = vertex - 1 if vertex > 0 else None
         red_vertex = vertex + 1
@@ -136,31 +166,57 @@ def electrochemical_window(chemsys: ChemSys, comp: Composition, ion: str = "Li",
     else:
         ox_vertex, red_vertex = left, left + 1
         mu_ox = mu_red = line.segment_mu(left)
+    hull = (mu_red, red_vertex, mu_ox, ox_vertex)
+    if not as_is:
+        return _window(line, "hull", hull, hull, at_hull_vertex=vertex is not None)
     own = energy if energy is not None else chemsys.energy_of(comp)
-    method = "hull"
-    if as_is:
-        if own is None:
-            raise InputError(f"{comp.reduced_formula} has no entry in the data: its window can only be "
-                             "computed on the hull")
-        method = "as_is"
-        mu_red, red_vertex, mu_ox, ox_vertex = _as_is_limits(line, own)
+    if own is None:
+        raise InputError(f"{comp.reduced_formula} has no entry in the data: its window can only be "
+                         "computed on the hull")
+    limits = _as_is_limits(line, own)
+    mu_red, _, mu_ox, _ = limits
+    if mu_ox is not None and -mu_red > -mu_ox + ZERO_WIDTH_TOL:
+        # Li uptake downhill above the potential where Li release already is: no potential is safe
+        return _window(line, "as_is", limits, hull, at_hull_vertex=vertex is not None, everywhere=True)
+    return _window(line, "as_is", limits, limits, at_hull_vertex=vertex is not None)
+
+
+def _window(line: _LiLine, method: str, limits, profile_limits, at_hull_vertex: bool,
+            everywhere: bool = False) -> Window:
+    """The Window for limits (mu_red, red_vertex, mu_ox, ox_vertex); the profile from profile_limits."""
+    mu_red, red_vertex, mu_ox, ox_vertex = limits
+    last = len(line.kinks) - 1
+    # Next to Li metal the compound is stable down to 0 V; beyond it Li plates: no new phases.
+    reduction_products = line.products(red_vertex) if red_vertex < last else {}
+    oxidation_products = line.products(ox_vertex) if ox_vertex is not None else {}
+    return Window(
+        formula=line.comp.reduced_formula, method=method,
+        reduction_potential=None if everywhere else _volts(mu_red),
+        oxidation_potential=None if everywhere else _volts(mu_ox),
+        reduction_products=reduction_products, oxidation_products=oxidation_products,
+        profile=_profile(line, *profile_limits),
+        decomposes_at_every_potential=everywhere,
+        reduction_onset=_volts(mu_red) if everywhere else None,
+        oxidation_onset=_volts(mu_ox) if everywhere else None,
+        at_hull_vertex=at_hull_vertex)
+
+
+def _profile(line: _LiLine, mu_red, red_vertex, mu_ox, ox_vertex) -> list[ProfileStep]:
+    """Steps outward from the compound: Li uptake from red_vertex, Li release from ox_vertex.
+
+    Ordered from the highest potential down (the most Li released first).
+    """
+    last = len(line.kinks) - 1
     profile = []
     for k in range(red_vertex, last):
         mu = mu_red if k == red_vertex else line.segment_mu(k - 1)
-        profile.append(ProfileStep(-mu, line.li_change(line.t[k]), line.products(k)))
+        profile.append(ProfileStep(_volts(mu), line.li_change(line.t[k]), line.products(k)))
     if ox_vertex is not None:
         for k in range(ox_vertex, -1, -1):
             mu = mu_ox if k == ox_vertex else line.segment_mu(k)
-            profile.append(ProfileStep(-mu, line.li_change(line.t[k]), line.products(k)))
+            profile.append(ProfileStep(_volts(mu), line.li_change(line.t[k]), line.products(k)))
     profile.sort(key=lambda s: (-s.potential, s.li_change))
-    # Next to Li metal the compound is stable down to 0 V; beyond it Li plates: no new phases.
-    reduction_products = line.products(red_vertex) if red_vertex < last else {}
-    return Window(
-        formula=comp.reduced_formula, method=method,
-        reduction_potential=_volts(mu_red), oxidation_potential=_volts(mu_ox),
-        reduction_products=reduction_products,
-        oxidation_products=line.products(ox_vertex) if ox_vertex is not None else {},
-        profile=profile)
+    return profile
 
 
 def _volts(mu: float | None) -> float | None:
