@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from fake_mp_server import DB_VERSION, FakeMPServer
-from screening.data import mp_source
+from screening.data import mp_http, mp_source
 from screening.data.mp_source import load_mp_entries, mp_table_for
 from screening.data.snapshot import file_sha256
 from screening.errors import DataError, InputError
@@ -272,7 +272,7 @@ def test_retry_after_is_honoured(server):
 
 
 def test_retry_after_is_capped(server, monkeypatch):
-    monkeypatch.setattr(mp_source, "MAX_RETRY_AFTER", 0.2)
+    monkeypatch.setattr(mp_http, "MAX_RETRY_AFTER", 0.2)
     server.add_fault("status", status=429, times=1, retry_after=3600)
     start = time.monotonic()
     load(server, ["Li", "O"], retries=1)

@@ -38,21 +38,21 @@ from pathlib import Path
 
 from pymatgen.core import Composition, Element
 
+from screening.data import mp_http
+from screening.data.mp_http import ENV_ENDPOINT, ENV_KEY, SNAPSHOT_HINT, one_line
 from screening.data.snapshot import atomic_write_bytes, cache_dir
 from screening.data.table import DataSource, EntryTable
 from screening.errors import DataError, InputError
+from screening.safe_io import quote, redact, redact_url, register_secret
 
-ENV_KEY = "MP_API_KEY"
-ENV_ENDPOINT = "MP_API_ENDPOINT"  # the variable mp-api's MPRester reads
 ENV_BACKOFF = "SCREENING_MP_BACKOFF"  # seconds; backoff factor between retries
 DEFAULT_ENDPOINT = "https://api.materialsproject.org/"
 THERMO_TYPES = ("GGA_GGA+U", "GGA_GGA+U_R2SCAN")
 MAX_ELEMENTS = 9  # mp-api refuses larger systems (2^9 - 1 subsystems already fill the URL)
 DEFAULT_BACKOFF = 0.5
-MAX_RETRY_AFTER = 60.0  # never wait longer than this on a server's Retry-After
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+MAX_BACKOFF = 60.0
+MAX_RETRIES = 10
 CACHE_FORMAT = 1
-SNAPSHOT_HINT = "drop --source mp to use the embedded snapshot instead"
 _DESCRIPTIONS = {
     "GGA_GGA+U": "Materials Project GGA/GGA+U entries with MaterialsProject2020 corrections",
     "GGA_GGA+U_R2SCAN": "Materials Project GGA/GGA+U (MP2020) and r2SCAN entries, "
@@ -62,15 +62,19 @@ _DESCRIPTIONS = {
 
 def load_mp_entries(elements: Iterable[str], api_key: str | None = None,
                     endpoint: str | None = None, thermo_type: str = "GGA_GGA+U",
-                    use_cache: bool = True, timeout: float = 30, retries: int = 3,
-                    *, backoff: float | None = None) -> EntryTable:
+                    use_cache: bool = True, timeout: float | None = None, retries: int = 3,
+                    *, backoff: float | None = None,
+                    max_response_bytes: int | None = None) -> EntryTable:
     """Formation-energy entries of the chemical system spanned by `elements`, subsystems included.
 
     api_key: else $MP_API_KEY. endpoint: else $MP_API_ENDPOINT, else the public API.
     thermo_type: "GGA_GGA+U" (default) or "GGA_GGA+U_R2SCAN".
-    timeout: seconds per HTTP request; retries: retries per request after the first attempt, on
+    timeout: seconds for each attempt at a request, connection to last byte (else
+    $SCREENING_MP_TIMEOUT, else 30); retries: retries per request after the first attempt, on
     connection errors, timeouts, HTTP 429 (honouring Retry-After, at most MAX_RETRY_AFTER s) and
     HTTP 5xx, with exponential backoff (factor `backoff`, else $SCREENING_MP_BACKOFF, else 0.5 s).
+    max_response_bytes: the largest answer read (else $SCREENING_MP_MAX_RESPONSE_BYTES, else 128 MiB).
+    Only the endpoint's origin ever receives the key: a redirect elsewhere is refused.
     Each system is cached once under cache_dir()/mp, keyed by database version and thermo type;
     a cached superset serves its subsets.
 
@@ -78,14 +82,16 @@ def load_mp_entries(elements: Iterable[str], api_key: str | None = None,
     unreachable or failing server, an invalid answer, or a system without entries.
     """
     elements = _normalise_elements(elements)
-    with _Client(api_key, endpoint, thermo_type, use_cache, timeout, retries, backoff) as client:
+    with _Client(api_key, endpoint, thermo_type, use_cache, timeout, retries, backoff,
+                 max_response_bytes) as client:
         system = client.system(elements)
     return EntryTable.from_compositions(system.rows, system.source(client))
 
 
 def mp_table_for(items: Iterable, api_key: str | None = None, endpoint: str | None = None,
-                 thermo_type: str = "GGA_GGA+U", use_cache: bool = True, timeout: float = 30,
-                 retries: int = 3, *, backoff: float | None = None) -> EntryTable:
+                 thermo_type: str = "GGA_GGA+U", use_cache: bool = True, timeout: float | None = None,
+                 retries: int = 3, *, backoff: float | None = None,
+                 max_response_bytes: int | None = None) -> EntryTable:
     """One table for several compositions (formulas, Composition objects or element symbols).
 
     Fetches (or reads from the cache) each maximal chemical system among the items once, e.g.
@@ -98,13 +104,14 @@ def mp_table_for(items: Iterable, api_key: str | None = None, endpoint: str | No
         try:
             comp = item if isinstance(item, Composition) else Composition(str(item))
         except Exception:
-            raise InputError(f"not a formula or element: {item!r}") from None
+            raise InputError(f"not a formula or element: {quote(item)}") from None
         systems.append(frozenset(_normalise_elements(str(el) for el in comp.elements)))
     if not systems:
         raise InputError("no composition given to fetch from the Materials Project")
     maximal = sorted({s for s in systems if not any(s < other for other in systems)},
                      key=lambda s: (-len(s), sorted(s)))
-    with _Client(api_key, endpoint, thermo_type, use_cache, timeout, retries, backoff) as client:
+    with _Client(api_key, endpoint, thermo_type, use_cache, timeout, retries, backoff,
+                 max_response_bytes) as client:
         loaded = [client.system(tuple(sorted(s))) for s in maximal]
     if len(loaded) == 1:
         return EntryTable.from_compositions(loaded[0].rows, loaded[0].source(client))
@@ -116,7 +123,7 @@ def mp_table_for(items: Iterable, api_key: str | None = None, endpoint: str | No
                 seen.add(key)
                 rows.append(row)
     digest = hashlib.sha256("\n".join(sorted(s.sha256 for s in loaded)).encode()).hexdigest()
-    source = DataSource(kind="materials-project", path=client.endpoint, sha256=digest,
+    source = DataSource(kind="materials-project", path=client.shown_endpoint, sha256=digest,
                         description=_description(thermo_type, client.db_version),
                         extra={"database_version": client.db_version, "thermo_type": thermo_type,
                                "chemsys": ",".join(s.chemsys for s in loaded)})
@@ -134,7 +141,7 @@ def _normalise_elements(elements: Iterable[str]) -> tuple[str, ...]:
         if not symbol:
             continue
         if not Element.is_valid_symbol(symbol):
-            raise InputError(f"not a chemical element: {symbol!r}")
+            raise InputError(f"not a chemical element: {quote(symbol)}")
         found.add(symbol)
     if not found:
         raise InputError("no element given to fetch from the Materials Project")
@@ -152,105 +159,6 @@ def _description(thermo_type: str, db_version: str) -> str:
     return f"{_DESCRIPTIONS[thermo_type]}, database version {db_version}, via mp-api"
 
 
-def _one_line(text: str, limit: int = 240) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-# -- HTTP session -------------------------------------------------------------------------------
-
-def _make_session(api_key: str, timeout: float, retries: int, backoff: float):
-    """A requests session with a fixed timeout and urllib3 retries, handed to MPRester as well.
-
-    mp-api's own session retries only 429/502/504 with at most 3 retries and 0.1 s backoff, and
-    takes its timeout from each rester (20 s); this one applies the caller's settings everywhere.
-    """
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
-
-    class CappedRetry(Retry):
-        def get_retry_after(self, response):
-            seconds = super().get_retry_after(response)
-            return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
-
-    class TimeoutSession(requests.Session):
-        def request(self, method, url, **kwargs):
-            kwargs["timeout"] = timeout
-            return super().request(method, url, **kwargs)
-
-    retry = CappedRetry(total=retries, connect=retries, read=retries, status=retries,
-                        other=retries, status_forcelist=RETRY_STATUSES,
-                        allowed_methods=frozenset({"GET", "HEAD"}), backoff_factor=backoff,
-                        respect_retry_after_header=True, raise_on_status=True)
-    session = TimeoutSession()
-    session.headers.update({"x-api-key": api_key, "accept": "application/json",
-                            "user-agent": "screening (mp-api client)"})
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-def _causes(exc: BaseException):
-    """exc and everything it wraps: __cause__/__context__, requests' args, urllib3's .reason."""
-    todo, seen = [exc], set()
-    while todo:
-        err = todo.pop(0)
-        if err is None or id(err) in seen:
-            continue
-        seen.add(id(err))
-        yield err
-        todo += [err.__cause__, err.__context__, getattr(err, "reason", None)]
-        todo += [a for a in getattr(err, "args", ()) if isinstance(a, BaseException)]
-
-
-def _explain(exc: BaseException, endpoint: str, timeout: float, retries: int, what: str) -> str:
-    """One line for a failed request (after urllib3's retries), for a DataError."""
-    import requests
-    import urllib3.exceptions as u3
-
-    chain = list(_causes(exc))
-    attempts = f"{retries + 1} attempt{'s' if retries else ''}"
-    text = " ".join(str(e) for e in chain)
-    refused = [e for e in chain if isinstance(e, (u3.NewConnectionError, u3.NameResolutionError,
-                                                  ConnectionRefusedError))]
-    if refused:  # (urllib3's NewConnectionError is also a ConnectTimeoutError)
-        return (f"cannot reach the Materials Project at {endpoint} ({_one_line(refused[-1], 120)}); "
-                f"check the network or ${ENV_ENDPOINT}, or {SNAPSHOT_HINT}")
-    if any(isinstance(e, (requests.Timeout, u3.TimeoutError, TimeoutError)) for e in chain) \
-            or "timed out" in text:
-        return (f"the Materials Project at {endpoint} did not answer within {timeout:g} s "
-                f"({attempts}) when asked for {what}; try again later, or {SNAPSHOT_HINT}")
-    match = re.search(r"too many (\d{3}) error responses", text)
-    if match:
-        code = int(match.group(1))
-        why = "kept rate-limiting (HTTP 429)" if code == 429 else f"kept failing with HTTP {code}"
-        return (f"the Materials Project at {endpoint} {why} when asked for {what} ({attempts}); "
-                f"try again later, or {SNAPSHOT_HINT}")
-    if any(isinstance(e, json.JSONDecodeError) or type(e).__name__ == "JSONDecodeError"
-           for e in chain):
-        return (f"the Materials Project at {endpoint} sent a truncated or invalid JSON answer "
-                f"when asked for {what}; try again, or {SNAPSHOT_HINT}")
-    match = re.search(r"error status code (\d{3})", text)
-    if match:
-        code = int(match.group(1))
-        if code in (401, 403):
-            return (f"the Materials Project at {endpoint} refused the API key (HTTP {code}): "
-                    f"check ${ENV_KEY}, or {SNAPSHOT_HINT}")
-        detail = _one_line(text.split("with message:", 1)[-1], 120)
-        return (f"the Materials Project at {endpoint} answered HTTP {code} when asked for "
-                f"{what}: {detail}; {SNAPSHOT_HINT}")
-    if any(isinstance(e, (requests.ConnectionError, u3.HTTPError, ConnectionError, OSError))
-           for e in chain):
-        reason = next((e for e in reversed(chain)
-                       if isinstance(e, (OSError, u3.ProtocolError, u3.NewConnectionError))), exc)
-        return (f"cannot reach the Materials Project at {endpoint} ({_one_line(reason, 120)}); "
-                f"check the network or ${ENV_ENDPOINT}, or {SNAPSHOT_HINT}")
-    return (f"unexpected answer from the Materials Project at {endpoint} when asked for {what}: "
-            f"{type(exc).__name__}: {_one_line(exc, 160)}; {SNAPSHOT_HINT}")
-
-
 # -- the client: heartbeat, cache, fetch ---------------------------------------------------------
 
 @dataclass
@@ -263,42 +171,50 @@ class _System:
     sha256: str  # of the cached payload they came from
 
     def source(self, client: "_Client") -> DataSource:
-        return DataSource(kind="materials-project", path=client.endpoint, sha256=self.sha256,
+        return DataSource(kind="materials-project", path=client.shown_endpoint, sha256=self.sha256,
                           description=_description(client.thermo_type, client.db_version),
                           extra={"database_version": client.db_version,
                                  "thermo_type": client.thermo_type, "chemsys": self.chemsys})
 
 
 class _Client:
-    def __init__(self, api_key, endpoint, thermo_type, use_cache, timeout, retries, backoff):
+    """One session with the endpoint: its database version, the cache, fetching.
+
+    `endpoint` is what requests are sent to (user info included, if any); `shown_endpoint` is the
+    same without user info, for messages, provenance and the cache."""
+
+    def __init__(self, api_key, endpoint, thermo_type, use_cache, timeout, retries, backoff,
+                 max_response_bytes=None):
         if thermo_type not in THERMO_TYPES:
-            raise InputError(f"unknown thermo type {thermo_type!r}: use one of {', '.join(THERMO_TYPES)}")
+            raise InputError(f"unknown thermo type {quote(thermo_type)}: use one of {', '.join(THERMO_TYPES)}")
         key = (api_key or os.environ.get(ENV_KEY) or "").strip()
         if not key:
             raise DataError(f"no {ENV_KEY} is set: export {ENV_KEY}=<your Materials Project API key> "
                             f"(from https://materialsproject.org/api), or {SNAPSHOT_HINT}")
-        if len(key) != 32:
-            raise DataError(f"{ENV_KEY} is not a Materials Project API key (those have 32 "
-                            f"characters, this one {len(key)}); {SNAPSHOT_HINT}")
+        register_secret(key)
+        mp_http.check_key(key)
         endpoint = (endpoint or os.environ.get(ENV_ENDPOINT) or DEFAULT_ENDPOINT).strip()
-        if not re.match(r"^https?://[^/\s]+", endpoint):
-            raise InputError(f"not an http(s) URL for the Materials Project endpoint: {endpoint!r}")
-        if not math.isfinite(timeout) or timeout <= 0:
-            raise InputError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        if retries < 0:
-            raise InputError(f"retries must be 0 or more, not {retries!r}")
+        _register_user_info(endpoint)
+        self.endpoint = mp_http.check_endpoint(endpoint)
+        self.shown_endpoint = redact(redact_url(self.endpoint))
+        self.timeout = mp_http.timeout_setting(timeout)
+        max_response_bytes = mp_http.max_response_setting(max_response_bytes)
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+            raise InputError(f"retries must be a whole number from 0 to {MAX_RETRIES}, not {quote(retries)}")
         if backoff is None:
+            text = os.environ.get(ENV_BACKOFF, "").strip() or str(DEFAULT_BACKOFF)
             try:
-                backoff = float(os.environ.get(ENV_BACKOFF, DEFAULT_BACKOFF))
+                backoff = float(text)
             except ValueError:
-                raise InputError(f"${ENV_BACKOFF} must be a number of seconds") from None
+                raise InputError(f"${ENV_BACKOFF} must be a number of seconds, not {quote(text)}") from None
+        if not (math.isfinite(backoff) and 0 <= backoff <= MAX_BACKOFF):
+            raise InputError(f"the retry backoff must be from 0 to {MAX_BACKOFF:g} s, not {quote(backoff)}")
         self.key = key
-        self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
         self.thermo_type = thermo_type
         self.use_cache = use_cache
-        self.timeout = float(timeout)
-        self.retries = int(retries)
-        self.session = _make_session(key, self.timeout, self.retries, max(0.0, backoff))
+        self.retries = retries
+        self.session = mp_http.make_session(key, self.endpoint, self.timeout, self.retries, backoff,
+                                            max_response_bytes)
         self._rester = None
         try:
             self.db_version = self._heartbeat()
@@ -318,19 +234,27 @@ class _Client:
         try:
             response = self.session.get(self.endpoint + "heartbeat")
         except Exception as exc:
-            raise DataError(_explain(exc, self.endpoint, self.timeout, self.retries, what)) from exc
+            raise DataError(self._explain(exc, what)) from exc
         if response.status_code != 200:
-            raise DataError(f"the Materials Project at {self.endpoint} answered HTTP "
+            raise DataError(f"the Materials Project at {self.shown_endpoint} answered HTTP "
                             f"{response.status_code} when asked for {what}: is it a Materials "
                             f"Project API endpoint (${ENV_ENDPOINT})? Or {SNAPSHOT_HINT}")
         try:
-            version = response.json()["db_version"]
+            answer = response.json()
+            version = answer["db_version"]
         except Exception as exc:
-            raise DataError(_explain(exc, self.endpoint, self.timeout, self.retries, what)) from exc
-        if not isinstance(version, str) or not version.strip():
-            raise DataError(f"the Materials Project at {self.endpoint} reported no database "
+            raise DataError(self._explain(exc, what)) from exc
+        if not isinstance(version, str) or not version.strip() or len(version) > 64:
+            raise DataError(f"the Materials Project at {self.shown_endpoint} reported no database "
                             f"version; {SNAPSHOT_HINT}")
+        batch_ids = answer.get("access_controlled_batch_ids") or []
+        if not (isinstance(batch_ids, list) and all(isinstance(b, str) for b in batch_ids)):
+            batch_ids = []
+        self._batch_ids = batch_ids
         return version.strip()
+
+    def _explain(self, exc: BaseException, what: str) -> str:
+        return mp_http.explain(exc, self.shown_endpoint, self.timeout, self.retries, what)
 
     # cache --------------------------------------------------------------------------------------
     @property
@@ -376,7 +300,7 @@ class _Client:
             if not (isinstance(payload, dict) and payload.get("format") == CACHE_FORMAT
                     and payload.get("database_version") == self.db_version
                     and payload.get("thermo_type") == self.thermo_type
-                    and payload.get("endpoint") == self.endpoint
+                    and payload.get("endpoint") == self.shown_endpoint
                     and payload.get("chemsys") == chemsys):
                 return None
             allowed = set(chemsys.split("-"))
@@ -443,7 +367,7 @@ class _Client:
         except DataError:
             raise
         except Exception as exc:
-            raise DataError(_explain(exc, self.endpoint, self.timeout, self.retries, what)) from exc
+            raise DataError(self._explain(exc, what)) from exc
         items = []
         for entry in entries:
             comp = {str(el): float(amt) for el, amt in sorted(entry.composition.items()) if amt > 0}
@@ -461,7 +385,7 @@ class _Client:
                             f"{self.db_version}) has no entries for the chemical system {chemsys}")
         items.sort(key=lambda item: (item["id"], sorted(item["composition"].items()),
                                      item["energy_per_atom"]))
-        return {"format": CACHE_FORMAT, "endpoint": self.endpoint,
+        return {"format": CACHE_FORMAT, "endpoint": self.shown_endpoint,
                 "database_version": self.db_version, "thermo_type": self.thermo_type,
                 "chemsys": chemsys, "entries": items}
 
@@ -471,6 +395,7 @@ class _Client:
             if self._rester is None:
                 from mp_api.client import MPRester
 
+                mp_http.serve_mp_api_heartbeat(self.endpoint, self.db_version, self._batch_ids)
                 # use_document_model=False: plain dicts, no ThermoDoc model per document (get_entries
                 # still validates every entry); halves the time for large systems
                 self._rester = MPRester(api_key=self.key, endpoint=self.endpoint,
@@ -496,5 +421,19 @@ class _Client:
                 return MaterialsProjectDFTMixingScheme().process_entries(unmixed)
             except Exception as exc:
                 raise DataError(f"cannot mix the GGA/GGA+U and r2SCAN entries of "
-                                f"{_chemsys(elements)}: {_one_line(exc, 160)}; use the default "
+                                f"{_chemsys(elements)}: {one_line(exc, 160)}; use the default "
                                 f"thermo type GGA_GGA+U, or {SNAPSHOT_HINT}") from exc
+
+
+def _register_user_info(endpoint: str) -> None:
+    """Treat the password (and user:password) of an endpoint URL as secrets that no text may show."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(endpoint)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return
+    if password:
+        register_secret(password)
+        register_secret(f"{user or ''}:{password}")
