@@ -13,8 +13,10 @@ import pytest
 
 from screening.chem import parse_formula
 from screening.errors import InputError
+from screening.interfaces import plots
 from screening.interfaces.plots import plot_ranking, plot_reaction, plot_voltage_profile, plot_windows
 from screening.thermo.analysis import analyse_pair, analyse_window
+from screening.thermo.window import Window
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WINDOW_SET = ["Li3PO4", "LiNbO3", "Al2O3", "Li6PS5Cl", "Li3PS4", "LiCoO2", "Li7La3Zr2O12", "LiTaO3"]
@@ -100,15 +102,61 @@ def test_reaction_single_object_and_stable_pair(tmp_path, table, reactions):
 
 def test_windows(tmp_path, windows):
     check_png(plot_windows(windows, tmp_path / "w.png", cathode_potential=4.3, anode_potential=0.0))
-    check_svg(plot_windows(windows, tmp_path / "w.svg", cathode_potential=4.3),
+    check_svg(plot_windows(windows, tmp_path / "w.svg", cathode_potential=4.3, anode_potential=0.0),
               *WINDOW_SET, "Potential (V vs Li/Li\u207a)", "cathode 4.3 V", "anode 0 V", "no oxidation limit")
     labels = [f"coating {i}" for i in range(len(windows))]
     check_svg(plot_windows(windows, tmp_path / "labels.svg", anode_potential=None, labels=labels), *labels)
-    only(tmp_path, "w.png", "w.svg", "labels.svg")
+    cathode_only = plot_windows(windows, tmp_path / "cathode.svg", cathode_potential=4.3)
+    assert "anode" not in " ".join(ET.parse(cathode_only).getroot().itertext())  # only the electrode given
+    only(tmp_path, "w.png", "w.svg", "labels.svg", "cathode.svg")
     with pytest.raises(InputError):
         plot_windows(windows, tmp_path / "x.png", labels=["one"])
     with pytest.raises(InputError):
         plot_windows([], tmp_path / "x.png")
+
+
+def drawn_windows(monkeypatch, tmp_path, windows, **kwargs):
+    """plot_windows' figure as saved, and the pixel boxes of its texts (empty ones left out)."""
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, *target: figures.append(fig) or save(fig, *target))
+    path = plot_windows(windows, tmp_path / "w.png", **kwargs)
+    check_png(path)
+    fig, = figures
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts if t.get_text().strip()]
+    return ax, ax.get_window_extent(renderer), boxes
+
+
+def narrow(formula, red, ox):
+    return Window(formula, "hull", red, ox, {}, {})
+
+
+NARROW = [narrow("A", 0.0, 2.91), narrow("B", 0.05, 0.10), narrow("C", 0.06, 0.06), narrow("D", 0.0, 0.06),
+          narrow("E", 1.2, None), narrow("F", 5.9, None), narrow("G", 4.25, 4.31), narrow("H", None, 1.0),
+          narrow("I", 5.5, 6.0), narrow("J", 0.12, 0.16)]
+
+
+@pytest.mark.parametrize("electrode", [{"anode_potential": 0.0}, {"cathode_potential": 4.3},
+                                       {"anode_potential": 0.0, "cathode_potential": 0.1}])
+def test_window_labels_do_not_overlap(monkeypatch, tmp_path, table, windows, electrode):
+    """Narrow windows (0.05-0.10 V, 0.00-0.06 V, 4.25-4.31 V), windows near both axis edges and the real
+    windows: no two labels overlap and every label stays inside the axes (matplotlib's own extents)."""
+    real = [analyse_window(table, parse_formula(f))[0] for f in ("Li8ZrO6", "Li5AlO4", "Li2ZrO3")]
+    ax, frame, boxes = drawn_windows(monkeypatch, tmp_path, NARROW + real + windows, **electrode)
+    values = {text for text, _ in boxes}
+    assert {"0.05", "0.10", "0.06", "4.25", "4.31", "no oxidation limit", "0.06 V (zero width)"} <= values
+    for i, (text, box) in enumerate(boxes):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, text
+        for other, other_box in boxes[i + 1:]:
+            assert not box.overlaps(other_box), (text, other)
+    # a narrow bar's labels sit outside it, on either side (rows 1 and 9: 0.05-0.10 V, 0.12-0.16 V)
+    for row, (red, ox) in ((1, (0.05, 0.10)), (9, (0.12, 0.16))):
+        (x_red, y), (x_ox, _) = ax.transData.transform([(red, row), (ox, row)])
+        labels = {text: box for text, box in boxes if box.y0 < y < box.y1}
+        assert labels[f"{red:.2f}"].x1 <= x_red and labels[f"{ox:.2f}"].x0 >= x_ox
 
 
 def test_voltage_profile(tmp_path, profile_window):

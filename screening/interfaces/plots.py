@@ -26,6 +26,7 @@ from matplotlib.transforms import ScaledTranslation
 
 from screening.data.snapshot import atomic_write_bytes
 from screening.errors import InputError
+from screening.interfaces.label_layout import Label, Option, place_labels
 from screening.thermo.reaction import InterfaceReaction
 from screening.thermo.window import Window
 
@@ -212,13 +213,22 @@ def _reaction_panel(ax, key_ax, group, unit: str, show_pair: bool, height: float
 # ------------------------------------------------------------------------------------- windows
 
 def plot_windows(windows: list[Window], path, cathode_potential: float | None = None,
-                 anode_potential: float | None = 0.0, labels: list[str] | None = None) -> Path:
+                 anode_potential: float | None = None, labels: list[str] | None = None) -> Path:
     """Horizontal bars of each material's stable window (V vs Li/Li+), as in Zhu, He & Mo 2015, Fig. 2.
 
     A missing oxidation limit runs to the right edge with an arrow; a zero-width window is a tick.
-    Dashed vertical lines mark the cathode and anode potentials (V vs Li/Li+) when given.
+    A dashed vertical line marks each electrode potential given (V vs Li/Li+): a stack's own electrode
+    only. Value labels never overlap: outside the bar ends, inside a wide bar near an axis edge.
     """
     target = _target(path)
+    with mpl.rc_context(STYLE):
+        fig = windows_figure(windows, cathode_potential, anode_potential, labels)
+        return _save(fig, *target)
+
+
+def windows_figure(windows: list[Window], cathode_potential: float | None = None,
+                   anode_potential: float | None = None, labels: list[str] | None = None) -> Figure:
+    """The figure of `plot_windows`, laid out (its labels placed), not saved."""
     windows = [windows] if isinstance(windows, Window) else list(windows)
     if not windows or (labels is not None and len(labels) != len(windows)):
         raise InputError(f"need one label per window: {len(labels or [])} labels, {len(windows)} windows"
@@ -229,54 +239,63 @@ def plot_windows(windows: list[Window], path, cathode_potential: float | None = 
     limits += [v for v in (cathode_potential, anode_potential) if v is not None]
     right = max(6.0, math.ceil(max(limits, default=0.0) + 0.5))
     left = min(0.0, min(limits, default=0.0)) - 0.2
+    beyond = 1e3 * (right - left)  # a bar without a limit runs past the axes, whatever the final limits
     with mpl.rc_context(STYLE):
         fig = _new_figure(8.5, 0.42 * len(windows) + 1.9)
         ax = fig.add_subplot()
+        rows: list[list[Label]] = []
         for row, window in enumerate(windows):
-            red = window.reduction_potential if window.reduction_potential is not None else left
-            ox = window.oxidation_potential
-            end = right if ox is None else ox
-            if ox is not None and ox - red < 1e-3:
+            red, ox = window.reduction_potential, window.oxidation_potential
+            if red is not None and ox is not None and ox - red < 1e-3:
                 ax.plot([red, red], [row - 0.32, row + 0.32], color="#08519c", lw=3, solid_capstyle="butt")
-                _bar_text(ax, red, row, f"{red:.2f} V (zero width)", "left", left, right)
+                rows.append([Label(_value_text(ax, red, row, f"{red:.2f} V (zero width)"),
+                                   [Option(red, "right"), Option(red, "left")])])
                 continue
-            ax.barh(row, end - red, left=red, height=0.62, color="#6baed6", edgecolor="#08519c", lw=0.8)
-            if window.reduction_potential is not None:
-                _bar_text(ax, red, row, f"{red:.2f}", "right", left, right)
+            start = red if red is not None else left - beyond
+            ax.barh(row, (ox if ox is not None else right + beyond) - start, left=start, height=0.62,
+                    color="#6baed6", edgecolor="#08519c", lw=0.8)
+            texts = []
             if ox is None:
-                ax.annotate("", (right, row), xytext=(right - 0.45, row),
+                edge = ("axes fraction", "data")
+                ax.annotate("", (1.0, row), xycoords=edge, xytext=(-30, 0), textcoords="offset points",
                             arrowprops=dict(arrowstyle="-|>", color="#08519c", lw=1.5, mutation_scale=14))
-                ax.text(right - 0.55, row, "no oxidation limit", ha="right", va="center", fontsize=7.5,
-                        style="italic", color="#08306b")
-            else:
-                _bar_text(ax, ox, row, f"{ox:.2f}", "left", left, right)
+                note = ax.annotate("no oxidation limit", (1.0, row), xycoords=edge, xytext=(-34, 0),
+                                   textcoords="offset points", ha="right", va="center", fontsize=7.5,
+                                   style="italic", color="#08306b", zorder=4)
+                texts.append(Label(note, [Option(None, "left", lo=red, offset=34.0)]))
+            if red is not None:  # outside the bar's left end, else inside it
+                texts.append(Label(_value_text(ax, red, row, f"{red:.2f}"),
+                                   [Option(red, "left"), Option(red, "right", lo=red, hi=ox)]))
+            if ox is not None:
+                texts.append(Label(_value_text(ax, ox, row, f"{ox:.2f}"),
+                                   [Option(ox, "right"), Option(ox, "left", lo=red, hi=ox)]))
+            rows.append(texts)
         ax.set_ylim(len(windows) - 0.4, -1.25)
-        ax.set_xlim(left, right)
         ax.set_yticks(range(len(windows)), names)
         ax.set_xlabel("Potential (V vs Li/Li\u207a)")
         ax.xaxis.set_major_locator(mpl.ticker.MultipleLocator(1.0))
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)
-        for value, name, color in ((anode_potential, "anode", "#7b3294"),
-                                   (cathode_potential, "cathode", "#d7301f")):
-            if value is not None:
-                ax.axvline(value, ls="--", color=color, lw=1.3)
-                ax.text(value, -0.85, f" {name} {value:g} V", color=color, fontsize=8.5, va="center",
-                        ha="left", weight="bold", bbox=dict(fc="white", ec="none", pad=0.5))
+        electrodes = []
+        lines = [(anode_potential, "anode", "#7b3294"), (cathode_potential, "cathode", "#d7301f")]
+        # the higher potential first, so its label takes the right of its line
+        for value, name, color in sorted((line for line in lines if line[0] is not None), reverse=True):
+            ax.axvline(value, ls="--", color=color, lw=1.3)
+            text = ax.annotate(f"{name} {value:g} V", (value, -0.85), xytext=(3, 0),
+                               textcoords="offset points", color=color, fontsize=8.5, va="center",
+                               ha="left", weight="bold", bbox=dict(fc="white", ec="none", pad=0.5))
+            electrodes.append(Label(text, [Option(value, "right", offset=3.0),
+                                           Option(value, "left", offset=3.0)]))
         ax.set_title("Electrochemical stability windows (bars: potentials where each material is stable)")
-        return _save(fig, *target)
+        place_labels(fig, ax, rows + [electrodes], (left, right))
+        return fig
 
 
-def _bar_text(ax, x: float, row: int, text: str, side: str, left: float, right: float) -> None:
-    """A value beside a bar end (side: where the text goes), moved inside the bar near an axis edge."""
-    room = 0.12 * len(text) + 0.1
-    if side == "right" and x - room < left:
-        side = "left"
-    elif side == "left" and x + room > right:
-        side = "right"
-    pad = 0.06 if side == "left" else -0.06
-    ax.text(x + pad, row, text, ha=side, va="center", fontsize=7.5, color="#08306b", zorder=4,
-            bbox=dict(fc="white", ec="none", pad=0.3, alpha=0.9))
+def _value_text(ax, x: float, row: int, text: str):
+    """A potential written beside a bar end (moved by place_labels)."""
+    return ax.annotate(text, (x, row), xytext=(4, 0), textcoords="offset points", ha="left", va="center",
+                       fontsize=7.5, color="#08306b", zorder=4,
+                       bbox=dict(fc="white", ec="none", pad=0.3, alpha=0.9))
 
 
 # ------------------------------------------------------------------------------- voltage profile

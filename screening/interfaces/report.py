@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
+import math
 import re
 from pathlib import Path
 
@@ -17,9 +19,16 @@ import pandas as pd
 from screening.data.snapshot import atomic_write_bytes
 from screening.data.sources import load_table
 from screening.errors import DataError, InputError
+from screening.safe_io import loads_json, quote, read_bytes, read_text
 from screening.screen.rank import CRITERIA
 
 TOP = 10
+MAX_PROVENANCE_BYTES = 64 << 20
+MAX_RANKING_ROWS = 10_000_000  # 100x the default screen's 45,000 rows
+POTENTIAL_RANGE = (-5.0, 10.0)  # V vs Li/Li+, as stacks allow
+RANKING_COLUMNS = ["stack", "rank", "candidate", "formula", "passes_all", "criteria_failed", "pareto_rank",
+                   "score", "potential", "e_above_hull", "reduction_potential", "oxidation_potential",
+                   "window_shortfall", "rxn_electrode_worst", "rxn_electrolyte", "rxn_electrolyte_open"]
 
 
 def _slug(text: str) -> str:
@@ -52,8 +61,6 @@ def _img(path: Path, alt: str) -> str:
 
 
 def _plots_for_stack(frame, stack_rows, stack_info, table, plots_dir: Path) -> list[tuple[str, Path]]:
-    from pymatgen.core import Composition
-
     from screening.interfaces.plots import plot_ranking, plot_reaction, plot_windows
     from screening.thermo.analysis import analyse_pair, analyse_window
 
@@ -67,11 +74,12 @@ def _plots_for_stack(frame, stack_rows, stack_info, table, plots_dir: Path) -> l
     top = stack_rows.head(TOP)
     windows, labels = [], []
     for _, row in top.iterrows():
-        window, _ = analyse_window(table, Composition(row["formula"]))
+        window, _ = analyse_window(table, _formula(row["formula"]))
         windows.append(window)
         labels.append(row["candidate"])
+    # only this stack's own electrode: a cathode stack has no anode in it
     cathode = stack_info["potential"] if stack_info["side"] == "cathode" else None
-    anode = stack_info["potential"] if stack_info["side"] == "anode" else 0.0
+    anode = stack_info["potential"] if stack_info["side"] == "anode" else None
     windows_png = plots_dir / f"windows_{slug}.png"
     for suffix in (".png", ".svg"):
         plot_windows(windows, windows_png.with_suffix(suffix), cathode_potential=cathode,
@@ -79,8 +87,8 @@ def _plots_for_stack(frame, stack_rows, stack_info, table, plots_dir: Path) -> l
     out.append((f"Electrochemical windows of the top {len(windows)}: {name}", windows_png))
     if len(top):
         best = top.iloc[0]
-        coating = Composition(best["formula"])
-        electrolyte = Composition(stack_info["electrolyte"]["composition"])
+        coating = _formula(best["formula"])
+        electrolyte = _formula(stack_info["electrolyte"]["composition"])
         if coating.reduced_composition != electrolyte.reduced_composition:
             closed = analyse_pair(table, coating, electrolyte)
             opened = analyse_pair(table, coating, electrolyte, potential=stack_info["potential"],
@@ -93,26 +101,37 @@ def _plots_for_stack(frame, stack_rows, stack_info, table, plots_dir: Path) -> l
     return out
 
 
+def _formula(text):
+    from screening.chem import parse_formula
+
+    try:
+        return parse_formula(text)
+    except InputError as exc:
+        raise DataError(f"the run folder has a bad formula: {exc}") from None
+
+
 def write_report(run_dir: Path) -> Path:
     """Build <run_dir>/report.html (and <run_dir>/plots/) from rankings.parquet and provenance.json."""
     run_dir = Path(run_dir)
-    try:
-        frame = pd.read_parquet(run_dir / "rankings.parquet")
-        prov = json.loads((run_dir / "provenance.json").read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"not a finished run folder: {exc.filename} is missing") from None
-    except Exception as exc:
-        raise DataError(f"cannot read the run folder {run_dir}: {exc}") from None
-    table = load_table(prov["data_source"]["path"], tuple(prov.get("user_entry_files", [])),
-                       prov.get("user_scheme"))
+    for name in ("rankings.parquet", "provenance.json"):
+        if not (run_dir / name).is_file():
+            raise InputError(f"not a finished run folder: {run_dir / name} is missing")
+    text = read_text(run_dir / "provenance.json", "provenance", limit=MAX_PROVENANCE_BYTES)
+    prov = check_provenance(loads_json(text, f"provenance {run_dir / 'provenance.json'}"))
+    frame = read_rankings(run_dir / "rankings.parquet", [s["name"] for s in prov["stacks"]])
+    table = load_table(prov["data_source"]["path"], tuple(prov["user_entry_files"]), prov["user_scheme"])
+    recorded = prov["data_source"].get("sha256")
+    if recorded and table.source.sha256 != recorded:
+        raise DataError(f"the data {prov['data_source']['path']} changed since the run (sha256 "
+                        f"{table.source.sha256[:12]}, the run used {str(recorded)[:12]}): re-run the screen")
     plots_dir = run_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
-    thresholds = prov.get("thresholds", {})
+    thresholds = prov["thresholds"]
     parts = [_head(prov), _provenance_html(prov)]
     for stack_info in prov["stacks"]:
         name = stack_info["name"]
         stack_rows = frame[frame["stack"] == name].sort_values("rank")
-        bare = prov.get("bare_pairs", {}).get(name, {})
+        bare = prov["bare_pairs"].get(name, {})
         parts.append(f"<h2>{html.escape(name)} ({stack_info['side']} side, "
                      f"{stack_info['potential']:g} V vs Li/Li+)</h2>")
         parts.append(f"<p>Bare {html.escape(stack_info['electrode']['label'])} | "
@@ -121,13 +140,121 @@ def write_report(run_dir: Path) -> Path:
                      f"({html.escape(bare.get('bare_rxn_products') or 'no reaction')}); "
                      f"{_num(bare.get('bare_rxn_open'))} eV per non-Li atom open to Li.</p>")
         parts.append(_funnel_html(funnel(frame, name, thresholds)))
-        parts.append(_top_table(stack_rows.head(TOP)))
+        parts.append(_top_table(stack_rows.head(TOP), thresholds))
         for title, png in _plots_for_stack(frame, stack_rows, stack_info, table, plots_dir):
             parts.append(f"<figure>{_img(png, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
     parts.append("</body></html>")
     out = run_dir / "report.html"
     atomic_write_bytes(out, "\n".join(parts).encode("utf-8"))
     return out
+
+
+def check_provenance(prov) -> dict:
+    """The provenance of a run with the keys and types the report uses; DataError (one line) otherwise.
+
+    Returns a copy with the optional keys filled in (thresholds, bare_pairs, user entries).
+    """
+    where = "provenance.json"
+    if not isinstance(prov, dict):
+        raise DataError(f"{where} is not an object")
+    out = dict(prov)
+    for key, kind in (("run", str), ("data_source", dict), ("stacks", list)):
+        if key not in prov:
+            raise DataError(f"{where} lacks the key {key!r}: not written by a screen")
+        if not isinstance(prov[key], kind):
+            raise DataError(f"{where}: {key} must be {_KIND_NAMES[kind]}, not {quote(prov[key])}")
+    if not isinstance(prov["data_source"].get("path"), str):
+        raise DataError(f"{where}: data_source.path must be a file path, "
+                        f"not {quote(prov['data_source'].get('path'))}")
+    if not prov["stacks"]:
+        raise DataError(f"{where}: stacks is empty")
+    names = [_check_stack(stack, f"{where}: stacks[{i}]") for i, stack in enumerate(prov["stacks"])]
+    if len(set(names)) != len(names):
+        raise DataError(f"{where}: a stack name appears twice")
+    defaults = {"thresholds": {}, "bare_pairs": {}, "user_entry_files": [], "user_scheme": None,
+                "user_supplied_entries": [], "conventions": {}, "versions": {}, "score_weights": {}}
+    for key, default in defaults.items():
+        value = prov.get(key, default)
+        kind = type(default) if default is not None else (str, type(None))
+        if not isinstance(value, kind):
+            raise DataError(f"{where}: {key} must be {_KIND_NAMES.get(kind, 'text or null')}, "
+                            f"not {quote(value)}")
+        out[key] = value
+    for name, limit in out["thresholds"].items():
+        if limit is not None and not _is_real(limit):
+            raise DataError(f"{where}: threshold {quote(name)} must be a number or null, not {quote(limit)}")
+    for key in ("user_entry_files", "user_supplied_entries"):
+        if not all(isinstance(v, str) for v in out[key]):
+            raise DataError(f"{where}: {key} must list file names or formulas")
+    for name, bare in out["bare_pairs"].items():
+        if not isinstance(bare, dict):
+            raise DataError(f"{where}: bare_pairs[{quote(name)}] must be an object")
+        for key in ("bare_rxn", "bare_rxn_open"):
+            if bare.get(key) is not None and not _is_real(bare[key]):
+                raise DataError(f"{where}: bare_pairs[{quote(name)}].{key} must be a number, "
+                                f"not {quote(bare[key])}")
+        for key in ("bare_rxn_products", "bare_rxn_open_products"):
+            if bare.get(key) is not None and not isinstance(bare[key], str):
+                raise DataError(f"{where}: bare_pairs[{quote(name)}].{key} must be text")
+    return out
+
+
+_KIND_NAMES = {str: "text", dict: "an object", list: "a list"}
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_stack(stack, where: str) -> str:
+    """The stack's name, after checking the fields the report reads."""
+    if not isinstance(stack, dict):
+        raise DataError(f"{where} is not an object")
+    for key in ("name", "side", "potential", "electrode", "electrolyte"):
+        if key not in stack:
+            raise DataError(f"{where} lacks the key {key!r}")
+    if not isinstance(stack["name"], str) or not stack["name"]:
+        raise DataError(f"{where}: name must be text, not {quote(stack['name'])}")
+    if stack["side"] not in ("cathode", "anode"):
+        raise DataError(f"{where}: side must be cathode or anode, not {quote(stack['side'])}")
+    low, high = POTENTIAL_RANGE
+    if not _is_real(stack["potential"]) or not low <= stack["potential"] <= high:
+        raise DataError(f"{where}: potential must be a number of V vs Li/Li+ in {low:g}..{high:g}, "
+                        f"not {quote(stack['potential'])}")
+    for part in ("electrode", "electrolyte"):
+        material = stack[part]
+        if not isinstance(material, dict) or not isinstance(material.get("label"), str):
+            raise DataError(f"{where}: {part} must be an object with a label")
+    if not isinstance(stack["electrolyte"].get("composition"), str):
+        raise DataError(f"{where}: electrolyte.composition must be a formula")
+    return stack["name"]
+
+
+def read_rankings(path: Path, stacks: list[str]) -> pd.DataFrame:
+    """rankings.parquet, bounded in bytes and rows, with the columns the report uses (DataError else)."""
+    import pyarrow.parquet as pq
+
+    data = read_bytes(path, "rankings")
+    try:
+        rows = pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
+        if rows > MAX_RANKING_ROWS:
+            raise DataError(f"rankings {path} has {rows} rows, more than {MAX_RANKING_ROWS}")
+        frame = pd.read_parquet(io.BytesIO(data))
+    except DataError:
+        raise
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise DataError(f"cannot read the rankings {path}: {' '.join(str(exc).split())[:160]}") from None
+    missing = [c for c in RANKING_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"rankings {path} lack the columns {', '.join(missing[:6])}: not written by a screen")
+    for column in (c for c in RANKING_COLUMNS if c not in ("stack", "candidate", "formula")):
+        if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column])):
+            raise DataError(f"rankings {path}: column {column} is not numeric")
+    unknown = sorted(set(map(str, frame["stack"])) - set(stacks))
+    if unknown:
+        raise DataError(f"rankings {path} have rows of the stack {quote(unknown[0])}, which the provenance "
+                        "does not list")
+    return frame
 
 
 def _num(value, digits=3) -> str:
@@ -162,11 +289,11 @@ def _funnel_html(steps) -> str:
     return f"<h3>Funnel</h3><table><tr><th>criterion (cumulative)</th><th>left</th></tr>{body}</table>"
 
 
-def _top_table(rows: pd.DataFrame) -> str:
+def _top_table(rows: pd.DataFrame, thresholds: dict) -> str:
     columns = [("rank", "rank", None), ("candidate", "candidate", None), ("formula", "formula", None),
                ("E above hull (eV/atom)", "e_above_hull", "pass_e_above_hull"),
-               ("reduction (V)", "reduction_potential", "pass_window_shortfall"),
-               ("oxidation (V)", "oxidation_potential", "pass_window_shortfall"),
+               ("reduction (V)", "reduction_potential", "reduction"),
+               ("oxidation (V)", "oxidation_potential", "oxidation"),
                ("E_rxn electrode, worst (eV/atom)", "rxn_electrode_worst", "pass_rxn_electrode"),
                ("E_rxn electrolyte (eV/atom)", "rxn_electrolyte", "pass_rxn_electrolyte"),
                ("E_rxn electrolyte open (eV/non-Li atom)", "rxn_electrolyte_open", "pass_rxn_electrolyte_open"),
@@ -174,6 +301,7 @@ def _top_table(rows: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(c[0])}</th>" for c in columns)
     body = []
     for _, row in rows.iterrows():
+        edges = window_edge_passes(row, thresholds.get("window_shortfall"))
         cells = []
         for _, column, flag in columns:
             value = row.get(column)
@@ -184,9 +312,31 @@ def _top_table(rows: pd.DataFrame) -> str:
                 text = f"proxy for {html.escape(str(value))}"
             if column == "candidate" and row.get("hypothetical"):
                 text += " (hypothetical)"
+            state = edges.get(flag) if flag in edges else (row.get(flag) if flag else None)
             css = ""
-            if flag and flag in row and row[flag] is not None and row[flag] == row[flag]:
-                css = " class='pass'" if bool(row[flag]) else " class='fail'"
+            if state is not None and state is not pd.NA and state == state:
+                css = " class='pass'" if bool(state) else " class='fail'"
             cells.append(f"<td{css}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<h3>Top {len(rows)}</h3><table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def window_edge_passes(row, max_shortfall) -> dict[str, bool | None]:
+    """{'reduction': ok, 'oxidation': ok}: which edge of the window misses the electrode potential.
+
+    An edge fails when it alone falls short by more than the threshold (V), as the window criterion
+    does: the reduction limit above the potential, the oxidation limit below it. No window at all fails
+    both; a disabled criterion (threshold None) colours neither.
+    """
+    if max_shortfall is None:
+        return {"reduction": None, "oxidation": None}
+    potential, red, ox = (row.get(c) for c in ("potential", "reduction_potential", "oxidation_potential"))
+    if not _present(potential) or not _present(red):
+        return {"reduction": False, "oxidation": False}
+    limit = max_shortfall + 1e-9
+    return {"reduction": red - potential <= limit,
+            "oxidation": (not _present(ox)) or potential - ox <= limit}
+
+
+def _present(value) -> bool:
+    return value is not None and value is not pd.NA and value == value

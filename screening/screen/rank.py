@@ -11,12 +11,17 @@ Score (lower is better, eV/atom): e_above_hull + |negative parts of the four rea
 + w * window_shortfall (w eV/atom per V, default 0.1). Pareto rank: non-dominated sorting on
 (e_above_hull, window_shortfall, -rxn_electrode, -rxn_electrolyte, -rxn_electrolyte_open), 1 = front.
 Order within a stack: criteria failed, Pareto rank, score, candidate name, formula.
+Column `elements`: the candidate's element symbols, sorted and joined by '-' ("Al-Li-O"), to filter on.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from screening.chem import parse_formula
+from screening.errors import DataError, InputError
+from screening.safe_io import quote
 
 CRITERIA = {  # name: (column, direction)
     "e_above_hull": ("e_above_hull", "max"),
@@ -31,18 +36,21 @@ NUMERIC_COLUMNS = ["potential", "e_above_hull", "decomposition_energy", "reducti
                    "rxn_electrolyte_open", "rxn_electrolyte_open_x"]
 OBJECTIVES = ["e_above_hull", "window_shortfall", "rxn_electrode_worst", "rxn_electrolyte",
               "rxn_electrolyte_open"]
+TEXT_COLUMNS = ["stack", "candidate", "formula"]
 _SIGNS = np.array([1.0, 1.0, -1.0, -1.0, -1.0])  # minimise each of sign * column
 
 
 def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dict,
          stack_order: list[str]) -> pd.DataFrame:
-    """The rankings table: one row per (stack, candidate), sorted."""
+    """The rankings table: one row per (stack, candidate), sorted.
+
+    Rows come from evaluated shards (files): DataError, one line, when they are not rows of this screen.
+    """
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    for column in NUMERIC_COLUMNS:  # fixed dtypes whatever the row source (dicts or parquet)
-        if column in frame:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    _check_rows(frame, stack_order)
+    frame["elements"] = _element_systems(frame["formula"])
     frame["rxn_electrode_worst"] = frame[["rxn_electrode", "rxn_electrode_open"]].min(axis=1, skipna=True)
     for key in ("bare_rxn", "bare_rxn_products", "bare_rxn_open", "bare_rxn_open_products"):
         frame[key] = frame["stack"].map({name: values[key] for name, values in bare.items()})
@@ -78,8 +86,65 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
                                "formula"], kind="mergesort").reset_index(drop=True)
     frame["rank"] = frame.groupby("stack", sort=False).cumcount() + 1
     frame = frame.drop(columns=["stack_order"])
-    front = ["stack", "rank", "candidate", "formula", "passes_all", "criteria_failed", "pareto_rank", "score"]
+    front = ["stack", "rank", "candidate", "formula", "elements", "passes_all", "criteria_failed",
+             "pareto_rank", "score"]
     return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def _check_rows(frame: pd.DataFrame, stack_order: list[str]) -> None:
+    """Columns, types and stacks of evaluated rows; numeric columns are converted to float in place."""
+    missing = [c for c in TEXT_COLUMNS + NUMERIC_COLUMNS if c not in frame.columns]
+    if missing:
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        raise DataError(f"the evaluated rows lack the columns {shown}: not rows of a screen's evaluate "
+                        "step (re-run it)")
+    for column in TEXT_COLUMNS:
+        bad = frame[column].map(lambda v: not isinstance(v, str) or not v)
+        if bad.any():
+            raise DataError(f"the evaluated rows have a {column} that is not a name: "
+                            f"{quote(frame[column][bad].iloc[0])}")
+    for column in NUMERIC_COLUMNS:  # fixed dtypes whatever the row source (dicts or parquet)
+        values = frame[column]
+        if values.dtype == object:
+            bad = values.map(lambda v: not _is_number(v))
+            if bad.any():
+                raise DataError(f"the evaluated rows have a non-numeric {column}: "
+                                f"{quote(values[bad].iloc[0])}")
+        elif not (pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values)):
+            raise DataError(f"the evaluated rows have a non-numeric {column} (type {values.dtype})")
+        try:
+            values = pd.to_numeric(values, errors="raise").astype(float)
+        except (TypeError, ValueError):
+            raise DataError(f"the evaluated rows have a non-numeric {column}") from None
+        infinite = np.isinf(values) & ~((column == "window_shortfall") & (values > 0))
+        if infinite.any():  # only a missing window has an infinite shortfall
+            raise DataError(f"the evaluated rows have an infinite {column}")
+        frame[column] = values
+    unknown = sorted(set(frame["stack"]) - set(stack_order))
+    if unknown:
+        raise DataError(f"the evaluated rows are for the stack {quote(unknown[0])}, which the config does "
+                        f"not define (stacks: {', '.join(stack_order)})")
+    twice = frame.duplicated(["stack", "candidate", "formula"])
+    if twice.any():
+        row = frame[twice].iloc[0]
+        raise DataError(f"the candidate {quote(row['candidate'])} appears twice in the stack "
+                        f"{quote(row['stack'])}: was an evaluated shard given twice?")
+
+
+def _is_number(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, (int, float, np.integer, np.floating))
+                             and not isinstance(value, (bool, np.bool_)))
+
+
+def _element_systems(formulas: pd.Series) -> list[str]:
+    """'Al-Li-O' for each formula: its element symbols sorted and joined by '-'."""
+    systems: dict[str, str] = {}
+    for formula in formulas.unique():
+        try:
+            systems[formula] = "-".join(sorted(str(e) for e in parse_formula(formula).elements))
+        except InputError as exc:
+            raise DataError(f"the evaluated rows have a bad formula: {exc}") from None
+    return [systems[f] for f in formulas]
 
 
 def _objective_matrix(frame: pd.DataFrame) -> np.ndarray:
