@@ -102,6 +102,7 @@ def decode_entries(data: bytes, what: str) -> list:
     if isinstance(raw, dict) and "entries" in raw and "@class" not in raw and "@module" not in raw:
         raw = raw["entries"]
     items = raw if isinstance(raw, list) else [raw]
+    safe_io.check_monty_classes(items, what)  # first: a refused class is named as such
     for k, item in enumerate(items):
         check_entry_dict(item, f"{what} item {k}" if len(items) > 1 else what)
     objects = safe_io.decode_monty(items, what)
