@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import sys
 import traceback
 import warnings
@@ -18,15 +20,28 @@ from screening.errors import InputError, ScreeningError
 from screening.interfaces.argtypes import bounded_float
 
 
+# What argparse takes for a negative number rather than an option: also '-1e-3', '-1.4eV', '-0.5 V'
+# (its own pattern is only -1 and -1.4, so `--energy -1.4eV` was "expected one argument").
+_NEGATIVE_VALUE = re.compile(r"^-(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?(?: ?[A-Za-z/]+)?$")
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line."""
+    """argparse that reports a usage error as one line and takes '-1.4eV' as a value."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_VALUE
 
     def error(self, message: str):
+        option = re.match(r"argument (--[a-z-]+): expected one argument", message)
+        if option:
+            message += f" (a negative value goes with '=': {option.group(1)}=-1.4)"
         raise InputError(f"{message} (see '{self.prog} --help')")
 
 
-energy_value = bounded_float("formation energy", -20.0, 10.0, "eV/atom")
-potential_value = bounded_float("potential", -5.0, 10.0, "V vs Li/Li+")
+energy_value = bounded_float("formation energy", -20.0, 10.0, "eV/atom", units=("eV/atom", "eV"))
+potential_value = bounded_float("potential", -5.0, 10.0, "V vs Li/Li+", units=("V",))
+DEFAULT_THERMO_TYPE = "GGA_GGA+U"
 
 
 class _VersionAction(argparse.Action):
@@ -55,18 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--user-entries", action="append", metavar="FILE",
                         help="add or override entries: pymatgen entry JSON or vasprun.xml (repeatable)")
     common.add_argument("--user-scheme", choices=["legacy", "MP2020"],
-                        help="correction scheme of the user entries (inferred from the data source)")
+                        help="correction scheme of the user entries (only with user entries; inferred from the "
+                             "data source)")
+    # --- user mode and exclusions (data layer: screening.data.sources.finish_table) ---
+    common.add_argument("--user-mode", choices=["add", "replace"], default=None,
+                        help="add (default): a user entry is one more polymorph, the lowest sets the hull; "
+                             "replace: it replaces the data's entries of its composition")
+    common.add_argument("--exclude-entries", action="append", nargs="+", metavar="FORMULA",
+                        help="leave out every entry of these formulas, e.g. LiS4 (repeatable)")
+    # --- end ---
     common.add_argument("--source", choices=["snapshot", "mp"], default="snapshot",
                         help="snapshot: the data file (default); mp: the Materials Project via mp-api "
                              "(needs MP_API_KEY; MP_API_ENDPOINT selects the server)")
-    common.add_argument("--thermo-type", choices=["GGA_GGA+U", "GGA_GGA+U_R2SCAN"], default="GGA_GGA+U",
-                        help="Materials Project mixing scheme (with --source mp)")
+    common.add_argument("--thermo-type", choices=["GGA_GGA+U", "GGA_GGA+U_R2SCAN"],
+                        help=f"Materials Project mixing scheme (only with --source mp; default {DEFAULT_THERMO_TYPE})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("stability", parents=[common], help="energy above hull, decomposition energy")
     p.add_argument("material", help="formula (LiNbO3, LiNi0.8Co0.1Mn0.1O2) or library name")
     p.add_argument("--energy", type=energy_value, metavar="EV_PER_ATOM",
-                   help="use this formation energy (eV/atom) for the material")
+                   help="use this formation energy (eV/atom, e.g. --energy=-1.4 or -1.4eV) for the material")
 
     p = sub.add_parser("window", parents=[common], help="electrochemical window vs Li/Li+")
     p.add_argument("material")
@@ -79,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", help="first material (its atom fraction is the mixing ratio)")
     p.add_argument("b", help="second material")
     p.add_argument("--potential", type=potential_value, metavar="V",
-                   help="open to Li at this potential, V vs Li/Li+ (default: closed system)")
+                   help="open to Li at this potential, V vs Li/Li+ (4.3 or 4.3V; default: closed system)")
     p.add_argument("--own-energies", action="store_true",
                    help="reactants at their lowest own entry instead of their hull energy")
     p.add_argument("--mutual-only", action="store_true",
@@ -104,14 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("SCREENING_DEBUG"):
         warnings.filterwarnings("ignore")  # library chatter (pymatgen, dask) is not for the user
+    previous = _terminate_as_interrupt()
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
             raise InputError("no command given (see 'screening --help')")
+        check_options_apply(args)
         return _dispatch(args)
     except ScreeningError as exc:
         print(f"screening: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("screening: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("screening: interrupted", file=sys.stderr)
         return 130
@@ -126,6 +154,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"screening: internal error: {type(exc).__name__}: {exc} "
               "(set SCREENING_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every `finally` runs (dask workers shut down, temporary
+    files go) instead of the process dying on the spot."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _terminate_as_interrupt():
+    """Install the SIGTERM handler (main thread only); returns the previous handler, or None."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (e.g. called from a worker): leave signals alone
+        return None
+
+
+def check_options_apply(args) -> None:
+    """Options that would be silently ignored are errors: --thermo-type without --source mp,
+    --user-scheme without user entries (a screen's come from its config too, checked there)."""
+    if getattr(args, "thermo_type", None) is not None and getattr(args, "source", "snapshot") != "mp":
+        raise InputError("--thermo-type applies only with --source mp (the snapshot data has one scheme, "
+                         f"{DEFAULT_THERMO_TYPE})")
+    if hasattr(args, "thermo_type") and args.thermo_type is None:
+        args.thermo_type = DEFAULT_THERMO_TYPE
+    if getattr(args, "user_scheme", None) and not getattr(args, "user_entries", None) and args.command != "screen":
+        raise InputError("--user-scheme applies only with --user-entries (it sets their correction scheme)")
 
 
 def _dispatch(args) -> int:

@@ -1,12 +1,19 @@
 """A whole screen: enumerate, evaluate in parallel, rank, write the run folder atomically.
 
-Run folder: rankings.parquet, rankings.csv (byte-identical for identical inputs), provenance.json.
+Run folder: rankings.parquet, rankings.csv (byte-identical for identical inputs), provenance.json. It is
+created only once the results exist (a new folder appears whole, by one rename): an interrupted,
+killed or failed screen leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import secrets
+import shutil
+import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -36,7 +43,8 @@ SCREEN_CONVENTIONS = {
 def evaluate_rows(config: ScreenConfig, table, candidates, workers=None, scheduler=None,
                   progress: Callable[[int], None] | None = None) -> list[dict]:
     tasks = make_tasks(candidates, config.stack_specs, table.source.path, config.max_e_above_hull,
-                       config.chunk_size, config.user_entries, config.user_scheme)
+                       config.chunk_size, config.user_entries, config.user_scheme,
+                       config.user_mode, config.exclude_entries)
     return execute(tasks, workers=workers, scheduler=scheduler, progress=progress)
 
 
@@ -81,23 +89,99 @@ def write_json(path: Path, payload: dict) -> None:
     atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
-def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
-               scheduler: str | None = None, progress_factory=None, limit: int | None = None) -> pd.DataFrame:
-    """Enumerate, evaluate, rank and write `out_dir`. Returns the rankings."""
-    if scheduler is not None:
-        check_scheduler_address(scheduler)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"the output folder {out_dir} is a file")
-    table = config.table()
-    candidates = config.candidates(table)
+def check_out_dir(out_dir: Path) -> None:
+    """Fail before any work if the run folder could not be written; creates nothing (a probe folder in
+    the nearest existing ancestor is removed at once)."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise InputError(f"the output folder {out_dir} is a file")
+        probe_in = out_dir
+    else:
+        probe_in = out_dir.absolute().parent
+        while not probe_in.exists():
+            probe_in = probe_in.parent
+        if not probe_in.is_dir():
+            raise InputError(f"cannot create the output folder {out_dir}: {probe_in} is a file")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".screening-probe-", dir=probe_in))
     except OSError as exc:
         raise InputError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from None
+
+
+def write_run_folder(out_dir: Path, frame: pd.DataFrame, provenance_payload: dict) -> None:
+    """rankings.parquet, rankings.csv and provenance.json. A new folder is filled beside its final place
+    and renamed into it, so it appears complete or not at all; an existing one gets each file atomically."""
+    if out_dir.is_dir():
+        write_rankings(frame, out_dir)
+        write_json(out_dir / "provenance.json", provenance_payload)
+        return
+    created = []  # ancestors this call creates, removed again if the writing fails
+    for ancestor in reversed(out_dir.absolute().parents):
+        if not ancestor.exists():
+            created.append(ancestor)
+    staging = None
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(out_dir)
+        staging = out_dir.parent / f".{out_dir.name}.{_HOST}-{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        staging.mkdir()
+        write_rankings(frame, staging)
+        write_json(staging / "provenance.json", provenance_payload)
+        os.rename(staging, out_dir)
+        staging = None
+    except OSError as exc:
+        raise InputError(f"cannot write the output folder {out_dir}: {exc.strerror or exc}") from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+            for ancestor in reversed(created):
+                try:
+                    ancestor.rmdir()
+                except OSError:
+                    break
+
+
+_HOST = socket.gethostname().replace(".", "_")
+
+
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Staging folders of this run folder left by a killed screen of this host (its process is gone)."""
+    for path in out_dir.parent.glob(f".{out_dir.name}.{_HOST}-*.tmp"):
+        pid = path.name[len(f".{out_dir.name}.{_HOST}-"):].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
+               scheduler: str | None = None, progress_factory=None, limit: int | None = None) -> pd.DataFrame:
+    """Enumerate, evaluate, rank and write `out_dir`. Returns the rankings.
+
+    progress_factory(total, desc, unit) returns a bar with update(n) and close() (tqdm's)."""
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
+    check_out_dir(out_dir)
+    table = config.table()
+    work = config.enumeration_work()
+    bar = progress_factory(work, "enumerating", "stoichiometries") if progress_factory and work else None
+    try:
+        candidates = config.candidates(table, progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
     if limit is not None:
         candidates = candidates[:limit]
     started = time.perf_counter()
-    bar = progress_factory(len(candidates)) if progress_factory else None
+    bar = progress_factory(len(candidates), "screening", "cand") if progress_factory else None
     try:
         rows = evaluate_rows(config, table, candidates, workers=config.workers if workers is None else workers,
                              scheduler=scheduler, progress=bar.update if bar else None)
@@ -107,8 +191,7 @@ def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
     bare = bare_pairs(table, config.stacks)
     frame = rank_rows(config, rows, bare)
     elapsed = time.perf_counter() - started
-    write_rankings(frame, out_dir)
     used = workers if workers is not None else (config.workers if config.workers is not None else default_workers())
-    write_json(out_dir / "provenance.json", provenance(config, table, len(candidates), bare, {
+    write_run_folder(out_dir, frame, provenance(config, table, len(candidates), bare, {
         "execution": {"workers": used, "scheduler": scheduler, "seconds": round(elapsed, 1)}}))
     return frame

@@ -1,22 +1,36 @@
-"""Command-line value checkers: a bad number is one clear argparse error naming the option's range."""
+"""Command-line value checkers: a bad number is one clear argparse error naming the option's range.
+
+Numbers are plain ASCII decimals ('4.3', '-1.4', '1e-3'): Python's float() and int() would also take
+'1_0' (as 10) and non-ASCII digits such as '٣' (as 3), which nobody means on a command line. A value may
+carry its unit ('4.3V', '-1.4eV', '-1.4 eV/atom') when the option names one.
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
+
+from screening.chem import parse_decimal
+from screening.safe_io import quote
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 
 
-def bounded_float(what: str, low: float, high: float, unit: str = ""):
-    """A float type for argparse: finite and within [low, high]."""
+def bounded_float(what: str, low: float, high: float, unit: str = "", units: tuple[str, ...] = ()):
+    """A float type for argparse: a plain decimal, finite and within [low, high], optionally followed
+    by one of `units` (case-insensitive, e.g. ("V",) or ("eV/atom", "eV"))."""
     suffix = f" {unit}" if unit else ""
 
     def parse(text: str) -> float:
+        number = _strip_unit(text, units)
         try:
-            value = float(text)
-        except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+            value = parse_decimal(number)
+        except ValueError:
+            hint = f" (plain decimals only{', optionally with ' + ' or '.join(units) if units else ''})"
+            raise argparse.ArgumentTypeError(f"not a number: {quote(text, 40)}{hint}") from None
         if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+            raise argparse.ArgumentTypeError(f"not a finite number: {quote(text, 40)}")
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{what} {value:g}{suffix} is outside {low:g}..{high:g}{suffix}")
         return value
@@ -24,14 +38,24 @@ def bounded_float(what: str, low: float, high: float, unit: str = ""):
     return parse
 
 
+def _strip_unit(text: str, units: tuple[str, ...]) -> str:
+    """The number part of '4.3V' / '-1.4 eV/atom' (the longest matching unit is removed)."""
+    if not isinstance(text, str):
+        return text
+    stripped = text.strip()
+    for unit in sorted(units, key=len, reverse=True):
+        if len(stripped) > len(unit) and stripped[-len(unit):].lower() == unit.lower():
+            return stripped[:-len(unit)].rstrip(" ")
+    return stripped
+
+
 def bounded_int(what: str, low: int, high: int):
-    """An int type for argparse within [low, high]."""
+    """An int type for argparse within [low, high] (ASCII digits only)."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not isinstance(text, str) or not _INTEGER.fullmatch(text.strip()):
+            raise argparse.ArgumentTypeError(f"not a whole number: {quote(text, 40)}")
+        value = int(text.strip())
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{what} must be {low}..{high}, got {value}")
         return value

@@ -42,16 +42,22 @@ def run_screen(args) -> dict:
         config.user_entries = (*config.user_entries, *args.user_entries)
     if args.user_scheme:
         config.user_scheme = args.user_scheme
+    if getattr(args, "user_mode", None):  # --user-mode / --exclude-entries over the config's
+        config.user_mode = args.user_mode
+    if getattr(args, "exclude_entries", None):
+        config.exclude_entries = (*config.exclude_entries, *(f for group in args.exclude_entries for f in group))
     if args.source != "snapshot":
         raise InputError("screens use a data file (--entries); --source mp serves the single-material "
                          "and pair commands")
     out = Path(args.out) if args.out else Path("results") / config.run
 
-    def progress_factory(total: int):
+    def progress_factory(total: int, desc: str, unit: str):
         from tqdm import tqdm
 
-        return tqdm(total=total, unit="cand", desc="screening", file=sys.stderr,
-                    disable=args.no_progress or args.json, mininterval=1.0)
+        # an enumeration shows a bar only when it takes more than a second
+        return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=args.no_progress or args.json,
+                    mininterval=1.0, delay=1.0 if desc == "enumerating" else 0.0,
+                    unit_scale=desc == "enumerating")
 
     frame = run(config, out, workers=args.workers, scheduler=args.scheduler,
                 progress_factory=progress_factory, limit=args.limit)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import re
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from pymatgen.core import Composition, Element
 
@@ -26,6 +29,33 @@ ANION_CLASSES = {"O": "oxide", "S": "sulfide", "Se": "selenide", "Te": "tellurid
                  "Cl": "chloride", "Br": "bromide", "I": "iodide", "N": "nitride", "P": "phosphide",
                  "C": "carbide", "H": "hydride", "B": "boride", "Si": "silicide"}
 HALIDES = {"fluoride", "chloride", "bromide", "iodide"}
+ANION_FILTERS = frozenset(ANION_CLASSES.values()) | {"halide", "intermetallic", "element"}
+
+# Bounds on what a config can make us enumerate (README, "Security and limits"); each can be raised
+# with its environment variable. SMACT tries about 3 million stoichiometries a second here.
+_LIMITS = {
+    "SCREENING_MAX_ENUMERATION": 20_000_000,  # stoichiometries tried, all charge-balanced spaces together
+    "SCREENING_MAX_CANDIDATES": 500_000,  # candidates of one screen (grid points included)
+}
+
+
+def enumeration_limit() -> int:
+    """Most stoichiometries the charge-balanced spaces of one screen may try (SCREENING_MAX_ENUMERATION)."""
+    return _limit("SCREENING_MAX_ENUMERATION")
+
+
+def candidate_limit() -> int:
+    """Most candidates one screen may have (SCREENING_MAX_CANDIDATES)."""
+    return _limit("SCREENING_MAX_CANDIDATES")
+
+
+def _limit(name: str) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return _LIMITS[name]
+    if not re.fullmatch(r"[0-9]{1,15}", text) or int(text) < 1:
+        raise InputError(f"{name} must be a positive whole number, not {text[:40]!r}")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -127,6 +157,9 @@ def grid(ends: tuple[str, str], step: float, penalty: float = 0.0) -> list[Candi
     of step; hypothetical, at their hull energy plus `penalty` eV/atom."""
     if not 0 < step < 1:
         raise InputError(f"grid step must be between 0 and 1, got {step}")
+    if grid_size(step) > candidate_limit():
+        raise InputError(f"a grid with step {step:g} has {grid_size(step)} points, more than the limit of "
+                         f"{candidate_limit()} candidates (SCREENING_MAX_CANDIDATES)")
     if not math.isfinite(penalty) or penalty < 0:
         raise InputError(f"amorphisation penalty must be a non-negative number, got {penalty}")
     a, b = (resolve_material(e).composition for e in ends)
@@ -149,25 +182,84 @@ def grid(ends: tuple[str, str], step: float, penalty: float = 0.0) -> list[Candi
     return out
 
 
-def charge_balanced(elements: tuple[str, ...], max_stoichiometry: int = 4,
-                    oxidation_states_set: str = "icsd24", penalty: float = 0.0) -> list[Candidate]:
-    """Charge-neutral, electronegativity-ordered compositions of exactly these elements (SMACT).
+def grid_size(step: float) -> int:
+    """Points of a grid with this step (ends excluded)."""
+    return max(0, int(round(1.0 / step)) - 1)
 
-    Hypothetical (like grid points: hull energy plus `penalty` eV/atom) unless the data has them,
-    in which case merging with the data source makes them real."""
+
+def _oxidation_states(elements: tuple[str, ...], oxidation_states_set: str) -> list[list[int]]:
     from smact import Element as SmactElement
-    from smact.screening import smact_filter
 
     for symbol in elements:
         if not _is_element(symbol):
             raise InputError(f"unknown element {symbol!r} in a charge-balanced space")
-    if not 1 <= max_stoichiometry <= 12:
+    states = []
+    for symbol in elements:
+        try:
+            found = getattr(SmactElement(symbol), f"oxidation_states_{oxidation_states_set}")
+        except (AttributeError, NameError, KeyError) as exc:
+            raise InputError(f"no {oxidation_states_set} oxidation states for {symbol} (SMACT: {exc})") from None
+        if not found:
+            raise InputError(f"{symbol} has no {oxidation_states_set} oxidation states: it cannot be in a "
+                             "charge-balanced space")
+        states.append(list(found))
+    return states
+
+
+def charge_balanced_work(elements: tuple[str, ...], max_stoichiometry: int,
+                         oxidation_states_set: str = "icsd24") -> int:
+    """Stoichiometries SMACT tries for a space: its oxidation-state combinations x max_stoichiometry^n."""
+    states = _oxidation_states(elements, oxidation_states_set)
+    return math.prod(len(s) for s in states) * max_stoichiometry ** len(elements)
+
+
+def check_enumeration(work: int, what: str) -> None:
+    """Refuse an enumeration above SCREENING_MAX_ENUMERATION, saying how large it would be."""
+    limit = enumeration_limit()
+    if work > limit:
+        raise InputError(f"{what} would try {work:.3g} stoichiometries (about {_duration(work / 3e6)}), more "
+                         f"than the limit of {limit:.3g}: lower max_stoichiometry or use fewer elements "
+                         "(SCREENING_MAX_ENUMERATION raises the limit)")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 3.15e7), ("days", 86400), ("hours", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.2g} {unit}"
+    return f"{seconds:.2g} s"
+
+
+def charge_balanced(elements: tuple[str, ...], max_stoichiometry: int = 4,
+                    oxidation_states_set: str = "icsd24", penalty: float = 0.0,
+                    progress: Callable[[int], None] | None = None) -> list[Candidate]:
+    """Charge-neutral, electronegativity-ordered compositions of exactly these elements (SMACT's
+    neutral_ratios and pauling_test, as smact_filter applies them, with progress).
+
+    Hypothetical (like grid points: hull energy plus `penalty` eV/atom) unless the data has them,
+    in which case merging with the data source makes them real. `progress(n)` is told of every n
+    stoichiometries tried."""
+    from smact import Element as SmactElement
+    from smact import neutral_ratios
+    from smact.screening import pauling_test
+
+    if isinstance(max_stoichiometry, bool) or not isinstance(max_stoichiometry, int) \
+            or not 1 <= max_stoichiometry <= 12:
         raise InputError(f"max_stoichiometry must be 1..12, got {max_stoichiometry}")
-    found = smact_filter([SmactElement(s) for s in elements], threshold=max_stoichiometry,
-                         species_unique=False, oxidation_states_set=oxidation_states_set)
+    states = _oxidation_states(elements, oxidation_states_set)
+    check_enumeration(charge_balanced_work(elements, max_stoichiometry, oxidation_states_set),
+                      f"the charge-balanced space {'-'.join(elements)} up to {max_stoichiometry} atoms each")
+    electronegativities = [SmactElement(s).pauling_eneg for s in elements]
+    per_combination = max_stoichiometry ** len(elements)
+    found: dict[tuple[int, ...], None] = {}
+    for ox_states in itertools.product(*states):
+        ratios = neutral_ratios(list(ox_states), threshold=max_stoichiometry)
+        if ratios and pauling_test(ox_states, electronegativities):
+            found.update(dict.fromkeys(ratios))
+        if progress:
+            progress(per_combination)
     out, seen = [], set()
-    for symbols, stoich in found:
-        comp = Composition(dict(zip(symbols, stoich)))
+    for stoich in found:
+        comp = Composition(dict(zip(elements, stoich)))
         if comp.reduced_formula not in seen:
             seen.add(comp.reduced_formula)
             out.append(Candidate(comp.reduced_formula, comp.reduced_composition, ("charge_balanced",),
@@ -176,11 +268,17 @@ def charge_balanced(elements: tuple[str, ...], max_stoichiometry: int = 4,
     return sorted(out, key=lambda c: c.formula)
 
 
+def space_elements(base: tuple[str, ...], metal: str) -> tuple[str, ...]:
+    """The elements of the space base + metal (in order, once each)."""
+    return tuple(dict.fromkeys((*base, metal)))
+
+
 def charge_balanced_spaces(base: tuple[str, ...], metals: tuple[str, ...], max_stoichiometry: int = 4,
-                           penalty: float = 0.0):
+                           penalty: float = 0.0, progress: Callable[[int], None] | None = None):
     """Every space base + M (e.g. Li-M-O for M in metals)."""
     return [c for m in metals
-            for c in charge_balanced(tuple(dict.fromkeys((*base, m))), max_stoichiometry, penalty=penalty)]
+            for c in charge_balanced(space_elements(base, m), max_stoichiometry, penalty=penalty,
+                                     progress=progress)]
 
 
 def from_library() -> list[Candidate]:

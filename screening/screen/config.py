@@ -9,14 +9,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
+from typing import Callable
 
 from screening.errors import InputError
-from screening.screen.candidates import (TOXIC_OR_SCARCE, Candidate, DataFilter, charge_balanced_spaces,
-                                         from_data, from_library, grid, merge)
+from screening.safe_io import LIMITS, load_yaml, quote, read_text
+from screening.screen.candidates import (ANION_FILTERS, TOXIC_OR_SCARCE, Candidate, DataFilter,
+                                         candidate_limit, charge_balanced_spaces, charge_balanced_work,
+                                         check_enumeration, from_data, from_library, grid, grid_size, merge,
+                                         space_elements)
 from screening.screen.materials import resolve_material
 from screening.screen.stacks import SEED_STACKS, Stack, make_stack
+
+STACK_KEYS = {"electrode", "electrolyte", "potential", "side", "name"}
 
 DEFAULT_THRESHOLDS = {
     # criterion: (column, minimum or maximum, default value); None disables a criterion
@@ -35,6 +39,8 @@ class ScreenConfig:
     entries: str | None = None
     user_entries: tuple[str, ...] = ()
     user_scheme: str | None = None
+    user_mode: str = "add"  # user entries: "add" (one more polymorph) or "replace"
+    exclude_entries: tuple[str, ...] = ()  # formulas whose entries are left out
     data_filter: DataFilter | None = field(default_factory=DataFilter)
     max_e_above_hull: float | None = None  # enumeration filter, eV/atom
     grids: list[dict] = field(default_factory=list)
@@ -53,10 +59,22 @@ class ScreenConfig:
         """The entry table of this screen (data file plus user entries)."""
         from screening.data.sources import load_table
 
-        return load_table(self.entries, self.user_entries, self.user_scheme)
+        if self.user_scheme and not self.user_entries:
+            raise InputError("user_scheme / --user-scheme applies only with user entries (user_entries: or "
+                             "--user-entries)")
+        return load_table(self.entries, self.user_entries, self.user_scheme, user_mode=self.user_mode,
+                          exclude_entries=self.exclude_entries)
 
-    def candidates(self, table) -> list[Candidate]:
-        """Every source's candidates, merged (sorted by formula)."""
+    def enumeration_work(self) -> int:
+        """Stoichiometries the charge-balanced spaces will try (SMACT), all together."""
+        return sum(charge_balanced_work(space_elements(tuple(spec["base"]), metal),
+                                        spec.get("max_stoichiometry", 4))
+                   for spec in self.charge_balanced for metal in spec["metals"])
+
+    def candidates(self, table, progress: Callable[[int], None] | None = None) -> list[Candidate]:
+        """Every source's candidates, merged (sorted by formula). `progress(n)`: n more stoichiometries
+        of the charge-balanced spaces tried (see enumeration_work)."""
+        check_enumeration(self.enumeration_work(), "the charge-balanced spaces of this screen")
         groups = []
         if self.data_filter is not None:
             groups.append(from_data(table, self.data_filter))
@@ -66,9 +84,12 @@ class ScreenConfig:
         for spec in self.charge_balanced:
             groups.append(charge_balanced_spaces(tuple(spec["base"]), tuple(spec["metals"]),
                                                  spec.get("max_stoichiometry", 4),
-                                                 penalty=self.amorphisation_penalty))
+                                                 penalty=self.amorphisation_penalty, progress=progress))
         if self.library:
             groups.append(from_library())
+        if sum(len(g) for g in groups) > candidate_limit():
+            raise InputError(f"the screen has {sum(len(g) for g in groups)} candidates, more than the limit of "
+                             f"{candidate_limit()} (SCREENING_MAX_CANDIDATES); narrow the sources")
         merged = merge(*groups)
         missing = sorted({el for c in merged for el in c.elements if not table.has_element(el)})
         if missing:
@@ -79,7 +100,7 @@ class ScreenConfig:
 
 
 _TOP_KEYS = {"run", "entries", "user_entries", "user_scheme", "candidates", "stacks", "thresholds",
-             "score_weights", "execution", "workflow"}
+             "score_weights", "execution", "workflow", "user_mode", "exclude_entries"}
 _CANDIDATE_KEYS = {"data", "grids", "amorphisation_penalty", "charge_balanced", "library",
                    "max_e_above_hull"}
 _DATA_KEYS = {"require", "allow", "exclude", "exclude_radioactive", "exclude_noble_gases",
@@ -93,13 +114,10 @@ def load_config(path: str | Path | None) -> ScreenConfig:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"config file not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"config {path} is not valid YAML: {first}") from None
-        except OSError as exc:
-            raise InputError(f"cannot read config {path}: {exc.strerror or exc}") from None
+        text = read_text(path, "config", limit=LIMITS.max_config_bytes)
+        raw = load_yaml(text, f"config {path}")
+        if raw is None:
+            raw = {}
     return config_from_dict(raw, source=str(path) if path else "defaults")
 
 
@@ -111,13 +129,24 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     cfg.run = _run_name(raw.get("run", "default"), source)
     entries = raw.get("entries")
     if entries is not None and (not isinstance(entries, str) or not entries.strip()):
-        raise InputError(f"{source}: 'entries' must be a file path, got {entries!r}")
+        raise InputError(f"{source}: 'entries' must be a file path, got {_q(entries)}")
     cfg.entries = entries
     cfg.user_entries = tuple(_strings(raw.get("user_entries", []) or [], "user_entries", source))
     scheme = raw.get("user_scheme")
     if scheme is not None and scheme not in ("legacy", "MP2020"):
-        raise InputError(f"{source}: 'user_scheme' must be legacy or MP2020, got {scheme!r}")
+        raise InputError(f"{source}: 'user_scheme' must be legacy or MP2020, got {_q(scheme)}")
     cfg.user_scheme = scheme
+    # --- user mode and exclusions (checked by the data layer: screening.data.sources) ---
+    mode = raw.get("user_mode", "add")
+    if mode not in ("add", "replace"):
+        raise InputError(f"{source}: 'user_mode' must be add or replace, got {_q(mode)}")
+    cfg.user_mode = mode
+    cfg.exclude_entries = tuple(_strings(raw.get("exclude_entries", []) or [], "exclude_entries", source))
+    if cfg.exclude_entries:
+        from screening.data.selection import excluded_names
+
+        excluded_names(cfg.exclude_entries)  # formulas, not elements: refused before any job
+    # --- end ---
     cand = raw.get("candidates", {}) or {}
     if not isinstance(cand, dict):
         raise InputError(f"{source}: 'candidates' must be a mapping")
@@ -137,7 +166,7 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
             exclude_noble_gases=_bool(data.get("exclude_noble_gases", True), "exclude_noble_gases", source),
             exclude_toxic_scarce=_bool(data.get("exclude_toxic_scarce", False), "exclude_toxic_scarce", source),
             toxic_scarce=_symbols(data.get("toxic_scarce", list(TOXIC_OR_SCARCE)), "toxic_scarce", source),
-            anions=None if data.get("anions") is None else tuple(_strings(data["anions"], "anions", source)),
+            anions=None if data.get("anions") is None else _anions(data["anions"], source),
             max_elements=_int(data.get("max_elements"), "max_elements", source, 1, 12),
             min_elements=_int(data.get("min_elements", 2), "min_elements", source, 1, 12))
     cfg.max_e_above_hull = _number(cand.get("max_e_above_hull"), "max_e_above_hull", source, 0, 10)
@@ -147,13 +176,17 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
         if not isinstance(spec, dict) or not isinstance(spec.get("ends"), list) or len(spec["ends"]) != 2:
             raise InputError(f"{source}: each grid needs 'ends: [A, B]' (and optionally step, penalty)")
         _check_keys(spec, {"ends", "step", "penalty"}, f"{source}: grid")
-        ends = [resolve_material(str(end)).composition for end in spec["ends"]]
+        ends = [resolve_material(_text(end, "grid end", source)).composition for end in spec["ends"]]
         if ends[0].reduced_composition == ends[1].reduced_composition:
             raise InputError(f"{source}: grid ends are the same composition ({ends[0].reduced_formula})")
         _number(spec.get("step", 0.1), "grid step", source, 1e-3, 0.5)
         if "penalty" in spec:
             _number(spec["penalty"], "grid penalty", source, 0, 2)
         cfg.grids.append(spec)
+    points = sum(grid_size(spec.get("step", 0.1)) for spec in cfg.grids)
+    if points > candidate_limit():
+        raise InputError(f"{source}: the grids have {points} points, more than the limit of {candidate_limit()} "
+                         "candidates (SCREENING_MAX_CANDIDATES)")
     for spec in _list(cand.get("charge_balanced", []), "charge_balanced", source):
         if not isinstance(spec, dict) or "base" not in spec or "metals" not in spec:
             raise InputError(f"{source}: each charge_balanced space needs 'base' and 'metals'")
@@ -162,11 +195,14 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
         _symbols(spec["metals"], "metals", source)
         _int(spec.get("max_stoichiometry", 4), "max_stoichiometry", source, 1, 12)
         cfg.charge_balanced.append(spec)
+    check_enumeration(cfg.enumeration_work(), f"{source}: the charge-balanced spaces")
     cfg.library = _bool(cand.get("library", True), "library", source)
     specs = raw.get("stacks", SEED_STACKS)
     specs = _list(specs, "stacks", source)
     if not specs:
         raise InputError(f"{source}: 'stacks' is empty")
+    for spec in specs:
+        _check_stack_spec(spec, source)
     cfg.stack_specs = specs
     cfg.stacks = [make_stack(spec) for spec in specs]
     names = [s.name for s in cfg.stacks]
@@ -196,18 +232,40 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
 def _check_keys(mapping: dict, allowed: set, where: str) -> None:
     if not isinstance(mapping, dict):
         raise InputError(f"{where} must be a mapping")
-    unknown = sorted(str(k) for k in mapping if k not in allowed)
+    unknown = sorted(_q(k) for k in mapping if k not in allowed)
     if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        raise InputError(f"{where}: unknown key {unknown[0]} (allowed: {', '.join(sorted(allowed))})")
 
 
 def _run_name(value, source: str) -> str:
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise InputError(f"{source}: run name must be text, got {value!r}")
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or (isinstance(value, int) and value.bit_length() > 332):
+        raise InputError(f"{source}: run name must be text, got {_q(value)}")
     text = str(value)
-    if not text or len(text) > 100 or not all(ch.isalnum() or ch in "-_." for ch in text) or text[0] == ".":
-        raise InputError(f"{source}: run name {text!r} must be 1-100 letters, digits, '-', '_' or '.'")
+    if (not text or len(text) > 100 or not all(ch.isascii() and (ch.isalnum() or ch in "-_.") for ch in text)
+            or text[0] == "."):
+        raise InputError(f"{source}: run name {_q(text)} must be 1-100 ASCII letters, digits, '-', '_' or '.'")
     return text
+
+
+def _check_stack_spec(spec, source: str) -> None:
+    """A stack is a mapping of short scalars (make_stack checks the rest): nothing huge reaches a message."""
+    if not isinstance(spec, dict):
+        raise InputError(f"{source}: each stack must be a mapping with electrode and electrolyte, got {_q(spec)}")
+    _check_keys(spec, STACK_KEYS, f"{source}: stack")
+    for key, value in spec.items():
+        if key == "potential":
+            if value is not None:
+                _number(value, "stack potential", source, -5, 10)
+        elif not (key == "side" and value is None):
+            _text(value, f"stack {key}", source)
+
+
+def _anions(value, source: str) -> tuple[str, ...]:
+    names = tuple(_strings(value, "anions", source))
+    unknown = [name for name in names if name not in ANION_FILTERS]
+    if unknown:
+        raise InputError(f"{source}: unknown anion class {_q(unknown[0])} (known: {', '.join(sorted(ANION_FILTERS))})")
+    return names
 
 
 def _list(value, name: str, source: str) -> list:
@@ -232,14 +290,14 @@ def _symbols(value, name: str, source: str) -> tuple[str, ...]:
         try:
             Element(symbol)
         except (ValueError, KeyError):
-            raise InputError(f"{source}: unknown element {symbol!r} in '{name}'") from None
+            raise InputError(f"{source}: unknown element {_q(symbol)} in '{name}'") from None
         out.append(symbol)
     return tuple(out)
 
 
 def _bool(value, name: str, source: str) -> bool:
     if not isinstance(value, bool):
-        raise InputError(f"{source}: '{name}' must be true or false, got {value!r}")
+        raise InputError(f"{source}: '{name}' must be true or false, got {_q(value)}")
     return value
 
 
@@ -247,9 +305,9 @@ def _number(value, name: str, source: str, low: float, high: float) -> float | N
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"{source}: '{name}' must be a finite number, got {value!r}")
+        raise InputError(f"{source}: '{name}' must be a finite number, got {_q(value)}")
     if not low <= value <= high:
-        raise InputError(f"{source}: '{name}' = {value} is outside {low}..{high}")
+        raise InputError(f"{source}: '{name}' = {_q(value)} is outside {low}..{high}")
     return float(value)
 
 
@@ -257,7 +315,28 @@ def _int(value, name: str, source: str, low: int, high: int) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{source}: '{name}' must be an integer, got {value!r}")
+        raise InputError(f"{source}: '{name}' must be an integer, got {_q(value)}")
     if not low <= value <= high:
-        raise InputError(f"{source}: '{name}' = {value} is outside {low}..{high}")
+        raise InputError(f"{source}: '{name}' = {_q(value)} is outside {low}..{high}")
     return value
+
+
+def _q(value) -> str:
+    """A value for an error message, cut short (an alias bomb or a 5000-digit integer stays one short line)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 332:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    try:
+        return quote(value)
+    except ValueError:  # repr of a nested integer beyond Python's digit limit
+        return f"a {type(value).__name__} holding a huge number"
+
+
+def _text(value, name: str, source: str) -> str:
+    """A material name or formula (a string or number, at most 200 characters)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or \
+            (isinstance(value, int) and value.bit_length() > 332):
+        raise InputError(f"{source}: {name} must be a formula or a library name, got {_q(value)}")
+    text = str(value)
+    if len(text) > 200:
+        raise InputError(f"{source}: {name} is {len(text)} characters long, more than 200: {_q(text)}")
+    return text
