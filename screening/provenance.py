@@ -18,7 +18,16 @@ CONVENTIONS = {
     "open_system_reactants": "each reactant's own reaction with the Li reservoir included "
                              "(pymatgen include_no_mixing_energy=True) unless mutual_only",
     "mixing_ratio": "atom fraction of the first reactant in the mixture",
-    "decomposition_energy_at_potential": "eV per atom of the compound, open to Li (Zhu 2015)",
+    "e_above_hull": "eV/atom, >= 0: own energy minus the hull energy at the composition",
+    "decomposition_energy": "eV/atom, pymatgen get_decomp_and_phase_separation_energy: > 0 unstable "
+                            "(= e_above_hull), < 0 stable (minus the distance to the hull without it)",
+    "decomposition_reaction_energy": "eV per atom of the compound, open to Li at a potential (Zhu 2015): "
+                                     "compound + Li reservoir -> products, negative = energy released, "
+                                     "0 = stable at that potential",
+    "reaction_energy": "closed: eV/atom of mixture; open to Li: eV per atom of the non-Li elements; "
+                       "negative = energy released, 0 = no reaction",
+    "potential_sources": "--potential or a material's state (NAME@charged, NAME@4.3V); sources that "
+                         "disagree are an error",
 }
 
 _PACKAGES = ("screening", "pymatgen", "numpy", "scipy", "highspy", "pandas", "pyarrow", "dask",

@@ -121,7 +121,9 @@ def decomposition_at_potential(chemsys: ChemSys, comp: Composition, potential: f
     share = 1.0 - x_ion
     point = grand.solve(grand.vector(comp))
     own_grand = (own - mu * x_ion) / share
-    delta = min((point.energy - own_grand) * share, 0.0)
+    delta = (point.energy - own_grand) * share
+    if delta > -STABLE_TOL:  # LP round-off of a compound on the grand hull: stable, no reaction
+        delta = 0.0
     host_atoms = comp.reduced_composition.num_atoms * share
     products, ion_atoms = {}, 0.0
     j = chemsys.elements.index(ion)
