@@ -34,3 +34,18 @@ def finish_table(table: EntryTable, user_entries=(), user_scheme: str | None = N
 
         table = exclude(table, exclude_entries)
     return table
+
+
+def selection_of(source: dict) -> dict:
+    """{"user_mode", "exclude_entries"} recorded in a table's source (DataSource.as_dict(), e.g. from
+    a run's provenance), to load the same table again: load_table(path, files, scheme, **selection)."""
+    from screening.errors import DataError
+
+    if not isinstance(source, dict):
+        raise DataError("the recorded data source is not a mapping")
+    mode = source.get("user_mode") or "add"
+    excluded = source.get("excluded_entries") or []
+    if not isinstance(excluded, list) or not all(isinstance(r, dict) and isinstance(r.get("formula"), str)
+                                                 for r in excluded):
+        raise DataError("the recorded data source has malformed excluded_entries")
+    return {"user_mode": mode, "exclude_entries": tuple(r["formula"] for r in excluded)}

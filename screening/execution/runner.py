@@ -32,16 +32,20 @@ class Task:
     max_e_above_hull: float | None
     user_entries: tuple[str, ...] = ()
     user_scheme: str | None = None
+    user_mode: str = "add"
+    exclude_entries: tuple[str, ...] = ()
 
 
 @functools.lru_cache(maxsize=4)
-def _table(path: str, user_entries: tuple[str, ...], user_scheme: str | None):
-    return load_table(path, user_entries, user_scheme)
+def _table(path: str, user_entries: tuple[str, ...], user_scheme: str | None, user_mode: str = "add",
+           exclude_entries: tuple[str, ...] = ()):
+    return load_table(path, user_entries, user_scheme, user_mode=user_mode, exclude_entries=exclude_entries)
 
 
 def run_task(task: Task) -> tuple[int, list[dict]]:
     """Evaluate one task (runs on a dask worker or in-process)."""
-    table = _table(task.entries_path, task.user_entries, task.user_scheme)
+    table = _table(task.entries_path, task.user_entries, task.user_scheme, task.user_mode,
+                   tuple(task.exclude_entries))
     stacks = [make_stack(spec) for spec in task.stack_specs]
     candidates = [Candidate.from_dict(c) for c in task.candidates]
     return task.index, evaluate_candidates(table, candidates, stacks, task.max_e_above_hull)
@@ -49,7 +53,8 @@ def run_task(task: Task) -> tuple[int, list[dict]]:
 
 def make_tasks(candidates: list[Candidate], stack_specs: list[dict], entries_path: str,
                max_e_above_hull: float | None, chunk_size: int, user_entries: tuple[str, ...] = (),
-               user_scheme: str | None = None) -> list[Task]:
+               user_scheme: str | None = None, user_mode: str = "add",
+               exclude_entries: tuple[str, ...] = ()) -> list[Task]:
     """Chunks of about chunk_size candidates, cut only between chemical systems.
 
     A chemical system's candidates always share one chunk and are evaluated in the same order, so
@@ -59,7 +64,8 @@ def make_tasks(candidates: list[Candidate], stack_specs: list[dict], entries_pat
     tasks = []
     for k, chunk in enumerate(group_chunks(candidates, chunk_size)):
         tasks.append(Task(k, tuple(c.as_dict() for c in chunk), tuple(stack_specs), entries_path,
-                          max_e_above_hull, tuple(user_entries), user_scheme))
+                          max_e_above_hull, tuple(user_entries), user_scheme, user_mode,
+                          tuple(exclude_entries)))
     return tasks
 
 

@@ -7,7 +7,7 @@ stops with an error naming both. The header of every result shows the potential 
 
 from __future__ import annotations
 
-from screening.data.sources import load_table
+from screening.data.sources import finish_table, load_table
 from screening.errors import InputError
 from screening.interfaces.answer_text import (data_lines, format_number, format_phases, format_value,
                                               window_lines)
@@ -27,12 +27,16 @@ def _table(args, *materials: Material, with_li: bool = True):
 
         elements = {str(e) for m in materials for e in m.composition.elements} | ({"Li"} if with_li else set())
         table = load_mp_entries(sorted(elements), thermo_type=args.thermo_type, use_cache=not args.no_cache)
-        if args.user_entries:
-            from screening.data.user_entries import merge_user_entries
+        return finish_table(table, args.user_entries or (), args.user_scheme, **_selection(args))
+    return load_table(args.entries, args.user_entries or (), args.user_scheme, use_cache=not args.no_cache,
+                      **_selection(args))
 
-            table = merge_user_entries(table, args.user_entries, scheme=args.user_scheme)
-        return table
-    return load_table(args.entries, args.user_entries or (), args.user_scheme, use_cache=not args.no_cache)
+
+def _selection(args) -> dict:
+    """--user-mode and --exclude-entries (repeatable, several formulas each) for the data layer."""
+    groups = getattr(args, "exclude_entries", None) or []
+    return {"user_mode": getattr(args, "user_mode", None) or "add",
+            "exclude_entries": tuple(f for group in groups for f in group)}
 
 
 def _provenance(table, material_notes: list[str]) -> dict:

@@ -79,11 +79,13 @@ def _tables(args):
 
     base = load_entries(args.entries, use_cache=not args.no_cache)
     user = getattr(args, "user_entries", None) or ()
-    if not user:
+    excluded = [f for group in (getattr(args, "exclude_entries", None) or []) for f in group]
+    if not user and not excluded:
         return base, base
-    from screening.data.user_entries import merge_user_entries
+    from screening.data.sources import finish_table
 
-    return merge_user_entries(base, list(user), scheme=getattr(args, "user_scheme", None)), base
+    return finish_table(base, list(user), getattr(args, "user_scheme", None),
+                        getattr(args, "user_mode", None) or "add", excluded), base
 
 
 def _calculator_args(args):
