@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from screening.data.snapshot import atomic_write_bytes
-from screening.data.sources import load_table
+from screening.data.sources import load_table, selection_of
 from screening.errors import DataError, InputError
 from screening.safe_io import loads_json, quote, read_bytes, read_text
 from screening.screen.rank import CRITERIA
@@ -119,7 +119,8 @@ def write_report(run_dir: Path) -> Path:
     text = read_text(run_dir / "provenance.json", "provenance", limit=MAX_PROVENANCE_BYTES)
     prov = check_provenance(loads_json(text, f"provenance {run_dir / 'provenance.json'}"))
     frame = read_rankings(run_dir / "rankings.parquet", [s["name"] for s in prov["stacks"]])
-    table = load_table(prov["data_source"]["path"], tuple(prov["user_entry_files"]), prov["user_scheme"])
+    table = load_table(prov["data_source"]["path"], tuple(prov["user_entry_files"]), prov["user_scheme"],
+                       **selection_of(prov["data_source"]))  # the same user mode and exclusions
     recorded = prov["data_source"].get("sha256")
     if recorded and table.source.sha256 != recorded:
         raise DataError(f"the data {prov['data_source']['path']} changed since the run (sha256 "
