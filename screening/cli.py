@@ -111,10 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE", help="write reaction energy vs mixing ratio (PNG or SVG)")
 
     p = sub.add_parser("decompose", parents=[common],
-                       help="decomposition energy open to Li at given potentials (Zhu 2015)")
+                       help="decomposition reaction energy open to Li at given potentials (Zhu 2015; "
+                            "negative = energy released)")
     p.add_argument("material")
     p.add_argument("--potential", type=potential_value, action="append", metavar="V",
-                   help="potential(s), V vs Li/Li+ (default: 0 and 5)")
+                   help="potential(s), V vs Li/Li+ (default: the material's state, else 0 and 5)")
     p.add_argument("--energy", type=energy_value, metavar="EV_PER_ATOM")
 
     from screening.interfaces import energy_cli, screen_cli, workflow_cli
