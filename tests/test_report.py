@@ -247,6 +247,16 @@ def test_report_on_bad_rankings_is_one_line(run_dir, tmp_path, capsys, how, ment
     assert not (folder / "report.html").exists()
 
 
+def test_report_into_an_unwritable_place_is_one_line(run_dir, tmp_path, capsys):
+    folder = _copy_run(run_dir, tmp_path / "run")
+    (folder / "plots").write_text("a file where the plots folder goes", encoding="utf-8")
+    one_line_error(capsys, main(["report", "--run-dir", str(folder)]), "plots folder")
+    assert not (folder / "report.html").exists()
+    (folder / "plots").unlink()
+    (folder / "report.html").mkdir()
+    one_line_error(capsys, main(["report", "--run-dir", str(folder)]), "cannot write the report")
+
+
 # ------------------------------------------------------------------------ rank on bad evaluated parts
 
 @pytest.fixture(scope="module")

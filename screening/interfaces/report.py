@@ -126,7 +126,10 @@ def write_report(run_dir: Path) -> Path:
         raise DataError(f"the data {prov['data_source']['path']} changed since the run (sha256 "
                         f"{table.source.sha256[:12]}, the run used {str(recorded)[:12]}): re-run the screen")
     plots_dir = run_dir / "plots"
-    plots_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        plots_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the plots folder {plots_dir}: {exc.strerror or exc}") from None
     thresholds = prov["thresholds"]
     parts = [_head(prov), _provenance_html(prov)]
     for stack_info in prov["stacks"]:
@@ -146,7 +149,10 @@ def write_report(run_dir: Path) -> Path:
             parts.append(f"<figure>{_img(png, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
     parts.append("</body></html>")
     out = run_dir / "report.html"
-    atomic_write_bytes(out, "\n".join(parts).encode("utf-8"))
+    try:
+        atomic_write_bytes(out, "\n".join(parts).encode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot write the report {out}: {exc.strerror or exc}") from None
     return out
 
 
