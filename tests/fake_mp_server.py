@@ -14,8 +14,10 @@ atom = formation energy + made-up elemental reference energies (GGA and r2SCAN s
 with a made-up correction so that corrected and uncorrected energies differ.
 
 Faults are served on demand (`add_fault`): an HTTP status (429 with Retry-After, 500, ...), a
-delay past the client's timeout, a truncated JSON body, an empty result, or a dropped connection.
-Every request is recorded so tests can count them.
+delay past the client's timeout, a truncated JSON body, an empty result, or a dropped connection;
+and hostile answers: a redirect (to another server), an answer dripping one byte at a time, an
+endless chunked body, a huge body. Every request is recorded (with its headers) so tests can count
+them and check what each server received.
 """
 
 from __future__ import annotations
@@ -50,7 +52,14 @@ class Fault:
 
     kind: "status" (HTTP `status`, with a Retry-After header if `retry_after` is set),
     "delay" (sleep `delay` s before answering normally), "truncated" (200 with half the JSON body),
-    "empty" (200 with no documents), "drop" (close the connection without an answer).
+    "empty" (200 with no documents), "drop" (close the connection without an answer),
+    "redirect" (HTTP `status` to `location` + the request's path and query),
+    "drip" (the status line, then one byte of an endless header every `delay` s),
+    "drip-body" (headers declaring `size` bytes, then one byte of body every `delay` s),
+    "endless" (a chunked body of spaces that never ends), "huge" (`size` bytes of spaces, with a
+    Content-Length), "huge-unsized" (the same without a length, ended by closing).
+    Streams stop after `duration` s, when the client hangs up, or when the server stops; `sent`
+    counts the bytes written.
     """
 
     kind: str
@@ -59,6 +68,10 @@ class Fault:
     status: int = 500
     retry_after: int | None = None
     delay: float = 0.0
+    location: str = ""
+    size: int = 1 << 20
+    duration: float = 30.0
+    sent: int = 0
 
 
 @dataclass
@@ -152,6 +165,7 @@ def thermo_docs(entries, thermo_type: str) -> list[dict]:
 
 
 SYSTEMS = (("Li", "O", "P"), ("Cl", "Li", "P", "S"))
+STREAM_KINDS = ("drip", "drip-body", "endless", "huge", "huge-unsized")
 
 
 def snapshot_rows(table=None, systems=SYSTEMS) -> tuple:
@@ -295,6 +309,14 @@ class FakeMPServer:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                if fault is not None and fault.kind == "redirect":
+                    location = fault.location.rstrip("/") + self.path
+                    self._send_bytes(fault.status, b"", {"Location": location})
+                    return
+                if fault is not None and fault.kind in STREAM_KINDS:
+                    self.close_connection = True
+                    self._stream(fault)
+                    return
                 if fault is not None and fault.kind == "status":
                     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
                     self._send(fault.status, {"detail": f"fake fault: HTTP {fault.status}"}, headers)
@@ -306,6 +328,52 @@ class FakeMPServer:
                 if fault is not None and fault.kind == "truncated":
                     payload = payload[:len(payload) // 2]
                 self._send_bytes(status, payload, {})
+
+            def _stream(self, fault):
+                """Serve a hostile stream until it ends, the client hangs up or the server stops."""
+                deadline = time.monotonic() + fault.duration
+                kind = fault.kind
+                if kind == "drip":
+                    head, piece = b"HTTP/1.1 200 OK\r\nX-Drip: ", b"a"
+                elif kind == "drip-body":
+                    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            f"Content-Length: {fault.size}\r\n\r\n").encode()
+                    piece = b" "
+                elif kind == "endless":
+                    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            b"Transfer-Encoding: chunked\r\n\r\n")
+                    piece = b"10000\r\n" + b" " * 0x10000 + b"\r\n"
+                else:
+                    length = f"Content-Length: {fault.size}\r\n" if kind == "huge" else ""
+                    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}"
+                            f"Connection: close\r\n\r\n").encode()
+                    piece = b" " * 0x10000
+                left = fault.size if kind in ("huge", "huge-unsized") else None
+                try:
+                    if kind == "drip":  # even the status line drips
+                        for byte in head:
+                            if server._stop.wait(fault.delay):
+                                return
+                            self._write(fault, bytes([byte]))
+                    else:
+                        self._write(fault, head)
+                    while time.monotonic() < deadline and not server._stop.is_set():
+                        if left is not None:
+                            if left <= 0:
+                                return
+                            piece = piece[:left]
+                            left -= len(piece)
+                        self._write(fault, piece)
+                        if fault.delay and server._stop.wait(fault.delay):
+                            return
+                except OSError:
+                    pass  # the client hung up: what a guarded client does
+
+            def _write(self, fault, data):
+                self.wfile.write(data)
+                self.wfile.flush()
+                with server._lock:
+                    fault.sent += len(data)
 
             def _send(self, status, body, headers):
                 self._send_bytes(status, json.dumps(body).encode(), headers)

@@ -48,32 +48,34 @@ _CHUNK = 64 << 10
 
 def timeout_setting(timeout: float | None) -> float:
     """The deadline of one attempt in seconds: `timeout`, else $SCREENING_MP_TIMEOUT, else 30."""
+    where = "the Materials Project timeout"
     if timeout is None:
         text = os.environ.get(ENV_TIMEOUT, "").strip()
         if not text:
             return DEFAULT_TIMEOUT
+        where = f"${ENV_TIMEOUT}"
         if not re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,6})?", text):
-            raise InputError(f"${ENV_TIMEOUT} must be a number of seconds, not {quote(text)}")
+            raise InputError(f"{where} must be a number of seconds, not {quote(text)}")
         timeout = float(text)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
             or not 0 < timeout <= MAX_TIMEOUT:
-        raise InputError(f"the Materials Project timeout must be a number of seconds in (0, {MAX_TIMEOUT:g}], "
-                         f"not {quote(timeout)}")
+        raise InputError(f"{where} must be a number of seconds in (0, {MAX_TIMEOUT:g}], not {quote(timeout)}")
     return float(timeout)
 
 
 def max_response_setting(limit: int | None) -> int:
     """The largest answer read, in bytes: `limit`, else $SCREENING_MP_MAX_RESPONSE_BYTES, else 128 MiB."""
+    where = "the largest Materials Project answer"
     if limit is None:
         text = os.environ.get(ENV_MAX_RESPONSE, "").strip()
         if not text:
             return DEFAULT_MAX_RESPONSE_BYTES
+        where = f"${ENV_MAX_RESPONSE}"
         if not re.fullmatch(r"[0-9]{1,15}", text):
-            raise InputError(f"${ENV_MAX_RESPONSE} must be a positive number of bytes, not {quote(text)}")
+            raise InputError(f"{where} must be a positive number of bytes, not {quote(text)}")
         limit = int(text)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InputError(f"the largest Materials Project answer must be a positive number of bytes, "
-                         f"not {quote(limit)}")
+        raise InputError(f"{where} must be a positive number of bytes, not {quote(limit)}")
     return limit
 
 
@@ -139,7 +141,12 @@ class ResponseTooLargeError(GuardError):
 
 
 class DeadlineError(GuardError, requests.Timeout):
-    """An attempt that did not finish within its deadline."""
+    """An attempt that did not finish within its deadline.
+
+    in_body: it passed while the body was read, after urllib3's retries (as requests reads bodies),
+    so that attempt was the only one."""
+
+    in_body = False
 
 
 # -- the watchdog -------------------------------------------------------------------------------
@@ -288,22 +295,24 @@ def make_session(api_key: str, endpoint: str, timeout: float, retries: int, back
                 try:
                     _read_body(response, HEARTBEAT_MAX_BYTES if heartbeat else max_response_bytes)
                     if watch.expired:  # a body without a length ends "normally" when its socket is shut
-                        raise _deadline_error()
+                        raise _deadline_error(in_body=True)
                 except GuardError:
                     response.close()
                     raise
                 except requests.RequestException as exc:
                     response.close()
                     if watch.expired:
-                        raise _deadline_error() from exc
+                        raise _deadline_error(in_body=True) from exc
                     raise
                 return response
             finally:
                 watch.cancel()
                 _current.watch = None
 
-    def _deadline_error():
-        return DeadlineError(f"did not answer within {deadline:g} s")
+    def _deadline_error(in_body=False):
+        error = DeadlineError(f"did not answer within {deadline:g} s")
+        error.in_body = in_body
+        return error
 
     class TimeoutSession(requests.Session):
         def request(self, method, url, **kwargs):
@@ -378,6 +387,7 @@ def _explain(exc, endpoint, timeout, retries, what) -> str:
     attempts = f"{retries + 1} attempt{'s' if retries else ''}"
     guard = next((e for e in chain if isinstance(e, GuardError)), None)
     if isinstance(guard, DeadlineError):
+        attempts = "1 attempt: the answer had begun" if guard.in_body else attempts
         return (f"the Materials Project at {endpoint} did not answer within {timeout:g} s, connection to "
                 f"last byte ({attempts}; ${ENV_TIMEOUT}) when asked for {what}; try again later, or "
                 f"{SNAPSHOT_HINT}")
@@ -403,6 +413,9 @@ def _explain(exc, endpoint, timeout, retries, what) -> str:
            for e in chain):
         return (f"the Materials Project at {endpoint} sent a truncated or invalid JSON answer "
                 f"when asked for {what}; try again, or {SNAPSHOT_HINT}")
+    if "does not support the request" in text:  # mp-api's words for HTTP 400
+        return (f"the Materials Project at {endpoint} answered HTTP 400 (bad request) when asked for "
+                f"{what}: the installed mp-api may not match the server; {SNAPSHOT_HINT}")
     match = re.search(r"error status code (\d{3})", text)
     if match:
         code = int(match.group(1))
@@ -422,35 +435,53 @@ def _explain(exc, endpoint, timeout, retries, what) -> str:
             f"{type(exc).__name__}: {one_line(exc, 160)}; {SNAPSHOT_HINT}")
 
 
-# -- mp-api's own heartbeat ---------------------------------------------------------------------
+# -- mp-api's own heartbeats --------------------------------------------------------------------
 
-_HEARTBEATS: dict[str, tuple[str, list]] = {}
+_HEARTBEATS: dict[str, dict] = {}
 _HEARTBEATS_LOCK = threading.Lock()
 
 
-def serve_mp_api_heartbeat(endpoint: str, db_version: str, batch_ids: list) -> None:
-    """Answer mp-api's heartbeat for `endpoint` from the one this session already made.
+def serve_mp_api_heartbeat(endpoint: str, answer: dict) -> None:
+    """Answer mp-api's heartbeats for `endpoint` from the one this session already made (`answer`).
 
-    MPRester and each of its resters ask ``GET {endpoint}heartbeat`` through a bare ``requests.get``,
-    outside the session they were given: no timeout, no size cap, redirects followed. Their
-    (cached, private) ``_Rester._get_heartbeat_info`` is wrapped once so that endpoints this module
-    has checked are answered without a request; any other endpoint goes to mp-api's own code.
+    MPRester (the server's emmet version) and each of its resters (database version) ask
+    ``GET {endpoint}heartbeat`` through a bare ``requests.get``, outside the session they were given:
+    no deadline, no size cap, redirects followed anywhere. Their two (cached, private) static methods
+    are wrapped once, so that endpoints this module checked are answered without a request; any
+    other endpoint still goes to mp-api's own code.
     """
     with _HEARTBEATS_LOCK:
-        _HEARTBEATS[endpoint] = (db_version, list(batch_ids))
+        _HEARTBEATS[endpoint] = dict(answer)
+    from mp_api.client import mprester
     from mp_api.client.core import client as core
 
-    current = core._Rester.__dict__.get("_get_heartbeat_info")
-    if current is None or getattr(current, "_screening_served", False):
+    def database(answer):
+        batch_ids = answer.get("access_controlled_batch_ids") or []
+        ok = isinstance(batch_ids, list) and all(isinstance(b, str) for b in batch_ids)
+        return answer["db_version"], list(batch_ids) if ok else []
+
+    def emmet_version(answer):
+        from packaging import version
+
+        try:
+            return version.parse(str(answer["version"]))
+        except (KeyError, version.InvalidVersion):
+            return None  # mp-api's own answer when it cannot tell
+
+    _serve(core._Rester, "_get_heartbeat_info", database)
+    _serve(mprester.MPRester, "get_emmet_version", emmet_version)
+
+
+def _serve(cls, name: str, from_answer) -> None:
+    current = cls.__dict__.get(name)
+    if not isinstance(current, staticmethod) or getattr(current.__func__, "_screening_served", False):
         return
-    original = current.__func__ if isinstance(current, staticmethod) else current
+    original = current.__func__
 
-    def heartbeat_info(endpoint):
+    def served(endpoint):
         with _HEARTBEATS_LOCK:
-            known = _HEARTBEATS.get(endpoint)
-        return (known[0], list(known[1])) if known is not None else original(endpoint)
+            answer = _HEARTBEATS.get(endpoint)
+        return from_answer(answer) if answer is not None else original(endpoint)
 
-    wrapped = staticmethod(heartbeat_info)
-    heartbeat_info._screening_served = True
-    wrapped._screening_served = True
-    core._Rester._get_heartbeat_info = wrapped
+    served._screening_served = True
+    setattr(cls, name, staticmethod(served))

@@ -247,10 +247,7 @@ class _Client:
         if not isinstance(version, str) or not version.strip() or len(version) > 64:
             raise DataError(f"the Materials Project at {self.shown_endpoint} reported no database "
                             f"version; {SNAPSHOT_HINT}")
-        batch_ids = answer.get("access_controlled_batch_ids") or []
-        if not (isinstance(batch_ids, list) and all(isinstance(b, str) for b in batch_ids)):
-            batch_ids = []
-        self._batch_ids = batch_ids
+        self._heartbeat_answer = answer
         return version.strip()
 
     def _explain(self, exc: BaseException, what: str) -> str:
@@ -395,7 +392,7 @@ class _Client:
             if self._rester is None:
                 from mp_api.client import MPRester
 
-                mp_http.serve_mp_api_heartbeat(self.endpoint, self.db_version, self._batch_ids)
+                mp_http.serve_mp_api_heartbeat(self.endpoint, self._heartbeat_answer)
                 # use_document_model=False: plain dicts, no ThermoDoc model per document (get_entries
                 # still validates every entry); halves the time for large systems
                 self._rester = MPRester(api_key=self.key, endpoint=self.endpoint,
