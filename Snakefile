@@ -1,7 +1,11 @@
 # Screening workflow: prepare -> shard -> evaluate (one job per shard) -> rank -> plots and report.
 # Local:  snakemake --profile workflows/profiles/local
 # Slurm:  snakemake --profile workflows/profiles/slurm --configfile workflows/config/demo.yaml
-configfile: "workflows/config/default.yaml"
+# The default config applies only without --configfile: a config given there replaces it (a demo
+# config must not inherit the default screen's candidates), and common.smk says so in one line.
+DEFAULT_CONFIG = "workflows/config/default.yaml"
+if not workflow.overwrite_configfiles:
+    workflow.configfile(DEFAULT_CONFIG)
 
 include: "workflows/rules/common.smk"
 include: "workflows/rules/screen.smk"

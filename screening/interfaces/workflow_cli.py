@@ -1,13 +1,20 @@
-"""Workflow steps as commands (used by the Snakemake rules): shard, evaluate, rank, report."""
+"""Workflow steps as commands (used by the Snakemake rules): workflow-config, data-info, shard,
+evaluate, rank, report."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from screening.interfaces.argtypes import bounded_int
 
 
 def add_commands(sub, common) -> None:
+    p = sub.add_parser("workflow-config",
+                       help="workflow step: check a whole workflow config (JSON on stdin), print its settings")
+    p.add_argument("--config-json", required=True, metavar="JSON",
+                   help="the config as a JSON string, '-' to read it from stdin (from Snakemake)")
+
     p = sub.add_parser("data-info", help="workflow step: load (and cache) the entry data, record its source")
     p.add_argument("--config", metavar="FILE.yaml")
     p.add_argument("--config-json", metavar="JSON", help="the config as a JSON string (from Snakemake)")
@@ -34,28 +41,48 @@ def add_commands(sub, common) -> None:
     p.add_argument("--config", metavar="FILE.yaml")
     p.add_argument("--config-json", metavar="JSON", help="the config as a JSON string (from Snakemake)")
     p.add_argument("--parts", nargs="+", required=True, metavar="PART.parquet")
+    p.add_argument("--shards", nargs="+", metavar="SHARD.json",
+                   help="the shard files of the parts, in the same order: each part must come from its shard")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--entries", metavar="PATH")
 
 
+def _raw_config(text: str) -> object:
+    """--config-json: JSON from the argument or ('-') stdin, parsed with the input bounds."""
+    from screening.errors import InputError
+    from screening.safe_io import LIMITS, loads_json
+
+    if text == "-":
+        text = sys.stdin.read(LIMITS.max_config_bytes + 1)
+    if len(text) > LIMITS.max_config_bytes:
+        raise InputError(f"--config-json is longer than {LIMITS.max_config_bytes} characters "
+                         "(SCREENING_MAX_CONFIG_BYTES)")
+    return loads_json(text, "--config-json")
+
+
 def _config(args):
     """The screen config from --config-json, else --config FILE, else the defaults."""
-    import json
-
-    from screening.errors import InputError
     from screening.screen.config import config_from_dict, load_config
 
     if getattr(args, "config_json", None):
-        try:
-            raw = json.loads(args.config_json)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"--config-json is not valid JSON: {exc}") from None
-        return config_from_dict(raw, source="--config-json")
+        return config_from_dict(_raw_config(args.config_json), source="--config-json")
     return load_config(args.config)
 
 
+def run_workflow_config(args) -> dict:
+    import json
+
+    from screening import __version__
+    from screening.execution.workflow_config import workflow_settings
+    from screening.provenance import code_digest
+
+    settings = workflow_settings(_raw_config(args.config_json), source="workflow config")
+    payload = {**settings.as_dict(), "code": f"screening {__version__} (code sha256 {code_digest()})"}
+    return {"json": payload, "text": json.dumps(payload, sort_keys=True)}
+
+
 def run_data_info(args) -> dict:
-    from screening.execution.screen_run import write_json
+    from screening.execution.steps import write_json_output
 
     config = _config(args)
     if args.entries:
@@ -63,27 +90,32 @@ def run_data_info(args) -> dict:
     table = config.table()
     payload = {"data_source": table.source.as_dict(), "compositions": len(table),
                "elements": len(table.elements)}
-    write_json(Path(args.out), payload)
+    write_json_output(Path(args.out), payload, "data summary")
     return {"json": payload, "text": f"{table.source.path}: {len(table)} compositions "
                                      f"(sha256 {table.source.sha256[:12]})"}
 
 
 def run_shard(args) -> dict:
-    from screening.execution.steps import write_shards
+    from screening.execution.steps import check_shard_paths, write_shards
 
+    paths = [Path(p) for p in args.out]
+    check_shard_paths(paths)  # before the (slow) enumeration
     config = _config(args)
     if args.entries:
         config.entries = args.entries
-    count = write_shards(config, [Path(p) for p in args.out])
-    return {"json": {"candidates": count, "shards": len(args.out)},
-            "text": f"{count} candidates in {len(args.out)} shards"}
+    count = write_shards(config, paths)
+    return {"json": {"candidates": count, "shards": len(paths)},
+            "text": f"{count} candidates in {len(paths)} shards"}
 
 
 def run_evaluate(args) -> dict:
     from screening.execution.steps import evaluate_shard
 
-    rows = evaluate_shard(Path(args.shard), Path(args.out), workers=args.workers, scheduler=args.scheduler)
-    return {"json": {"rows": rows, "out": args.out}, "text": f"{rows} rows -> {args.out}"}
+    rows, reused = evaluate_shard(Path(args.shard), Path(args.out), workers=args.workers,
+                                  scheduler=args.scheduler)
+    how = "reused (verified result of the same shard and code)" if reused else "computed"
+    return {"json": {"rows": rows, "out": args.out, "reused": reused},
+            "text": f"{rows} rows -> {args.out} ({how})"}
 
 
 def run_rank(args) -> dict:
@@ -92,7 +124,8 @@ def run_rank(args) -> dict:
     config = _config(args)
     if args.entries:
         config.entries = args.entries
-    frame = rank_parts(config, [Path(p) for p in args.parts], Path(args.out))
+    shards = [Path(p) for p in args.shards] if args.shards else None
+    frame = rank_parts(config, [Path(p) for p in args.parts], Path(args.out), shard_paths=shards)
     passing = frame.groupby("stack", sort=False)["passes_all"].sum().to_dict()
     return {"json": {"out": args.out, "passing": {k: int(v) for k, v in passing.items()}},
             "text": f"rankings -> {args.out} (passing every criterion: "

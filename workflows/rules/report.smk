@@ -7,9 +7,10 @@ rule report:
         report=f"{RUN_DIR}/report.html",
     params:
         code=CODE,
+        run_dir=RUN_DIR,
         report=section("stacks", "thresholds"),
     resources:
         mem_mb=2000,
         runtime=20,
     shell:
-        "{SCREENING} report --run-dir {RUN_DIR}"
+        "{SCREENING} report --run-dir {params.run_dir:q}"

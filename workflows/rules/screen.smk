@@ -1,3 +1,4 @@
+# Every value interpolated into a shell command is quoted ({x:q}); SCREENING is quoted already.
 rule prepare:
     """Parse (or load the cached) entry data once and record its source and hash."""
     output:
@@ -9,7 +10,7 @@ rule prepare:
         mem_mb=2000,
         runtime=20,
     shell:
-        "{SCREENING} data-info --config-json {params.data:q} --out {output}"
+        "{SCREENING} data-info --config-json {params.data:q} --out {output:q}"
 
 
 rule shard:
@@ -25,11 +26,13 @@ rule shard:
         mem_mb=2000,
         runtime=20,
     shell:
-        "{SCREENING} shard --config-json {params.screen:q} --out {output}"
+        "{SCREENING} shard --config-json {params.screen:q} --out {output:q}"
 
 
 rule evaluate:
-    """Evaluate one shard: stability, window and reactions of each candidate in each stack."""
+    """Evaluate one shard: stability, window and reactions of each candidate in each stack. A verified
+    result of the same shard and code (kept under parts/.reuse/, e.g. by a job of a killed run) is
+    reused instead of recomputed."""
     input:
         f"{RUN_DIR}/shards/shard_{{shard}}.json",
     output:
@@ -42,22 +45,26 @@ rule evaluate:
         mem_mb=3000,
         runtime=60,
     shell:
-        "{SCREENING} evaluate {input} --out {output} --workers {params.workers}"
+        "{SCREENING} evaluate {input:q} --out {output:q} --workers {params.workers:q}"
 
 
 rule rank:
-    """Gather the shards, apply the criteria and rank each stack."""
+    """Gather the shards, check each part against its shard and the code, apply the criteria and
+    rank each stack."""
     input:
         parts=expand(f"{RUN_DIR}/parts/part_{{shard}}.parquet", shard=SHARDS),
+        shards=expand(f"{RUN_DIR}/shards/shard_{{shard}}.json", shard=SHARDS),
     output:
         rankings=f"{RUN_DIR}/rankings.parquet",
         csv=f"{RUN_DIR}/rankings.csv",
         provenance=f"{RUN_DIR}/provenance.json",
     params:
         code=CODE,
+        run_dir=RUN_DIR,
         ranking=section("entries", "user_entries", "user_scheme", "stacks", "thresholds", "score_weights"),
     resources:
         mem_mb=3000,
         runtime=20,
     shell:
-        "{SCREENING} rank --config-json {params.ranking:q} --parts {input.parts} --out {RUN_DIR}"
+        "{SCREENING} rank --config-json {params.ranking:q} --parts {input.parts:q} --shards {input.shards:q}"
+        " --out {params.run_dir:q}"
