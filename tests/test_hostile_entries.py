@@ -107,12 +107,14 @@ def test_entry_files_never_import_what_they_name(capsys, probe_dir):
 
 
 def test_a_shards_user_entries_import_nothing(capsys, probe_dir):
-    evil = probe_dir / "evil.json"
-    evil.write_text(json.dumps([EVIL]))
+    from screening.execution.steps import write_shards
+    from screening.screen.config import config_from_dict
+
+    mine = write(probe_dir / "mine.json", [PDEntry("LiAl7O11", -60.0)])
+    config = config_from_dict({"user_entries": [str(mine)], "candidates": {"data": False, "library": True}})
     shard = probe_dir / "shard.json"
-    shard.write_text(json.dumps({"format": 2, "shard": 0, "n_shards": 1, "entries": str(small_csv(
-        probe_dir / "data.csv")), "entries_sha256": "0" * 64, "stacks": [], "user_entries": [str(evil)],
-        "user_scheme": None, "max_e_above_hull": None, "chunk_size": 48, "candidates": []}))
+    write_shards(config, [shard])
+    mine.write_text(json.dumps([EVIL]))  # the file a shard names is swapped after the split
     line = fails(capsys, "evaluate", str(shard), "--out", str(probe_dir / "part.parquet"))
     assert "evil_probe" in line and "refused" in line
     assert not (probe_dir / "part.parquet").exists()
@@ -400,3 +402,53 @@ def test_a_user_entry_within_the_data_range_is_one_more_polymorph(table, tmp_pat
     replaced = load_table(user_entries=[str(mine)], user_mode="replace")
     assert replaced.energies[replaced.row_of("LiAlO2")] == pytest.approx(data + 0.004, abs=1e-12)
     assert replaced.is_user_entry("LiAlO2") and replaced.source.extra["user_mode"] == "replace"
+
+
+def test_cli_options_exclude_and_user_mode(capsys, table, tmp_path):
+    code = main(["window", "Li2S", "--exclude-entries", "Li2S8", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["oxidation_potential"] == pytest.approx(2.3411, abs=1e-3)
+    assert [r["formula"] for r in data["provenance"]["data_source"]["excluded_entries"]] == ["LiS4"]
+    assert "formula" in fails(capsys, "window", "Li2S", "--exclude-entries", "Xx2S")
+    assert "reference" in fails(capsys, "window", "Li2S", "--exclude-entries", "LiS4", "S")
+    value = float(table.energies[table.row_of("LiAlO2")])
+    mine = write(tmp_path / "mine.json", [PDEntry("LiAlO2", (value + 0.004) * 4)])
+    results = {}
+    for mode in ("add", "replace"):
+        code = main(["stability", "LiAlO2", "--user-entries", str(mine), "--user-mode", mode, "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        results[mode] = json.loads(out)
+        assert results[mode]["provenance"]["data_source"]["user_mode"] == mode
+    assert results["add"]["provenance"]["user_supplied_entries"] == []
+    assert results["replace"]["provenance"]["user_supplied_entries"] == ["LiAlO2"]
+    assert "invalid choice" in fails(capsys, "stability", "LiAlO2", "--user-mode", "merge")
+
+
+def test_screen_configs_and_workers_apply_the_selection(tmp_path):
+    from screening.data.sources import selection_of
+    from screening.execution import runner
+    from screening.screen.config import config_from_dict
+
+    config = config_from_dict({"exclude_entries": ["Li2S8"], "user_mode": "replace"})
+    assert config.exclude_entries == ("Li2S8",) and config.user_mode == "replace"
+    table = config.table()
+    assert table.row_of("LiS4") is None
+    for raw, words in (({"user_mode": "merge"}, "user_mode"), ({"exclude_entries": ["O2"]}, "reference"),
+                       ({"exclude_entries": [3]}, "exclude_entries")):
+        with pytest.raises(InputError) as exc:
+            config_from_dict(raw)
+        assert words in str(exc.value)
+    from screening.screen.candidates import from_library
+
+    (task,) = runner.make_tasks(from_library()[:1], [], table.source.path, None, 48, (), None,
+                                config.user_mode, config.exclude_entries)
+    assert task.user_mode == "replace" and task.exclude_entries == ("Li2S8",)
+    worker_table = runner._table(task.entries_path, task.user_entries, task.user_scheme, task.user_mode,
+                                 task.exclude_entries)
+    assert worker_table.row_of("LiS4") is None and worker_table.source.sha256 == table.source.sha256
+    # a recorded source reloads to the same table (the report step)
+    again = load_table(table.source.path, (), None, **selection_of(table.source.as_dict()))
+    assert again.source.sha256 == table.source.sha256
