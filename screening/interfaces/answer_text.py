@@ -67,12 +67,24 @@ def window_lines(window, in_data: bool = True) -> list[str]:
 def data_lines(table) -> list[str]:
     """Which data the answer used: the file and its digest, and every user-supplied entry by file."""
     source = table.source
+    extra = source.extra or {}
     lines = [f"  data: {source.path} (sha256 {source.sha256[:12]})"]
-    user = sorted(table.names[table.user_supplied].tolist())
-    if not user:
+    records = extra.get("user_compositions")
+    if records is None:  # a source that does not say which user compositions it holds
+        records = [{"formula": name, "used": "user", "data_energy": None}
+                   for name in sorted(table.names[table.user_supplied].tolist())]
+    if not records:
         return lines
-    files = (source.extra or {}).get("user_entries", [])
-    names = ", ".join(Path(str(f.get("path", "?"))).name for f in files) or "user files"
-    noun = "entry" if len(user) == 1 else "entries"
-    lines.append(f"  +{len(user)} user {noun}: {', '.join(user)} from {names}")
+    replace = extra.get("user_mode") == "replace"
+    parts = []
+    for record in records:
+        text = str(record.get("formula"))
+        if record.get("used") == "data":
+            text += " (not used: the data's polymorph is lower)"
+        elif record.get("data_energy") is not None:
+            text += " (replaces the data's)" if replace else " (below the data's, used)"
+        parts.append(text)
+    files = ", ".join(Path(str(f.get("path", "?"))).name for f in extra.get("user_entries", [])) or "user files"
+    noun = "entry" if len(parts) == 1 else "entries"
+    lines.append(f"  +{len(parts)} user {noun}: {', '.join(parts)} from {files}")
     return lines
