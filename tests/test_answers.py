@@ -257,3 +257,10 @@ def test_user_entries_are_listed_in_the_text(capsys, tmp_path, table):
         assert "+1 user entry: LiAl7O11 from mine.json" in out
     code, out, _ = run(capsys, "stability", "LiAl5O8")
     assert "user entr" not in out
+    lialo2 = C("LiAlO2")
+    data = analyse_stability(table, lialo2).energy
+    higher = tmp_path / "higher.json"
+    dumpfn([PDEntry(lialo2, (data + 0.004) * lialo2.num_atoms)], higher)
+    code, out, err = run(capsys, "stability", "LiAlO2", "--user-entries", str(higher))
+    assert code == 0, err
+    assert "+1 user entry: LiAlO2 (not used: the data's polymorph is lower) from higher.json" in out
