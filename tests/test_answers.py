@@ -115,6 +115,7 @@ def test_decomposition_at_potential_object_has_a_reaction_energy(table):
 def test_a_compound_unstable_at_every_potential_has_no_window(capsys):
     data = run_json(capsys, "window", "Li6PS5Cl", "--as-is")
     assert data["decomposes_at_every_potential"] is True
+    assert any("decomposes at every Li potential" in n for n in data["notes"])
     assert data["reduction_potential"] is None and data["oxidation_potential"] is None
     assert data["reduction_onset"] == pytest.approx(1.937, abs=1e-3)
     assert data["oxidation_onset"] == pytest.approx(1.521, abs=1e-3)
@@ -140,7 +141,7 @@ def test_a_disordered_cathode_is_explained(capsys):
     stab = run_json(capsys, "stability", "NMC811")
     assert stab["e_above_hull"] is None and any("between ordered phases" in n for n in stab["notes"])
     window = run_json(capsys, "window", "NMC811@charged")
-    assert window["zero_width"] is True
+    assert window["zero_width"] is True and any("zero-width window" in n for n in window["notes"])
     assert window["reduction_potential"] == pytest.approx(window["oxidation_potential"], abs=1e-9)
     code, out, _ = run(capsys, "window", "NMC811@charged")
     assert "zero width at 3.781 V" in out and "between ordered phases" in out

@@ -155,6 +155,14 @@ def run_window(args) -> dict:
     potential = material.potential
     inside = window.contains(potential) if potential is not None else None
     notes = _composition_notes(window.formula, stab.in_data, stab.energy is not None)
+    if window.zero_width:
+        notes.append(f"zero-width window at {window.reduction_potential:.3f} V: on the hull the composition "
+                     "lies inside a segment of the Li line, a mixture that takes up Li below this potential "
+                     "and gives it up above")
+    if window.decomposes_at_every_potential:
+        notes.append("at its own energy the compound decomposes at every Li potential (Li uptake is downhill "
+                     "below reduction_onset, which is above oxidation_onset, where Li release is); the "
+                     "profile is the equilibrium one of its composition")
     payload = {"formula": window.formula, "material": material.as_dict(),
                "e_above_hull": stab.e_above_hull,
                "reduction_potential": window.reduction_potential,
