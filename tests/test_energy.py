@@ -384,7 +384,8 @@ def test_bad_sevennet_settings(cache_env, tmp_path, capsys):
     path = write_structure(tmp_path / "LiF.cif", "LiF")
     for text, fragment in [("model: no-such-model\n", "SevenNet model 'no-such-model' could not be loaded"),
                            ("torch_threads: 0\n", "torch_threads must be a whole number >= 1"),
-                           ("torch_threads: 1.5\n", "torch_threads must be a whole number >= 1")]:
+                           ("torch_threads: 1.5\n", "torch_threads must be a whole number >= 1"),
+                           ("torch_threads: 100000000000000000000\n", "at most 1024")]:
         config = tmp_path / "sevennet.yaml"
         config.write_text(text)
         assert_one_line_error(*run_cli(capsys, "energy", str(path), "--calculator-config", str(config)), fragment)

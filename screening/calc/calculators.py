@@ -33,10 +33,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from screening.errors import InputError
+from screening.safe_io import LIMITS, load_yaml, quote, read_text
 
 DEFAULT_CALCULATOR = "sevennet"
 SEVENNET_DEFAULT_MODEL = "7net-0"
 CHGNET_DEFAULT_MODEL = "0.3.0"
+MAX_TORCH_THREADS = 1024
 TORCH_THREADS = 1  # small cells: one thread is faster than two on a CPU (and far faster on a busy one)
 INSTALL_HINT = ("pip install torch==2.13.0 && pip install 'screening[ml]' "
                 "(CPU PyTorch first, then sevenn, chgnet and ase)")
@@ -75,24 +77,21 @@ def require_ase() -> None:
 
 
 def read_config(path) -> dict:
-    """Keyword arguments of a calculator from a YAML (or JSON) file: a mapping."""
+    """Keyword arguments of a calculator from a YAML (or JSON) file: a mapping.
+
+    Read with screening.safe_io: size, nesting depth, alias expansion and integer digits are bounded.
+    """
     if path is None:
         return {}
-    import yaml
-
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputError(f"calculator config file not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        reason = " ".join(str(exc).split())[:160]
-        raise InputError(f"cannot read calculator config {path}: {reason}") from None
+    what = f"calculator config {path}"
+    data = load_yaml(read_text(path, "calculator config", limit=LIMITS.max_config_bytes), what)
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise InputError(f"calculator config {path} must be a mapping of keyword arguments")
+        raise InputError(f"{what} must be a mapping of keyword arguments")
     return data
 
 
@@ -126,7 +125,7 @@ def load_calculator(name: str | None = None, config: dict | None = None):
     if builtin is not None:
         return builtin(config)
     if not _IMPORT_PATH.match(name):
-        raise InputError(f"unknown calculator {name!r}: use 'sevennet', 'chgnet' or an ASE calculator's "
+        raise InputError(f"unknown calculator {quote(name)}: use 'sevennet', 'chgnet' or an ASE calculator's "
                          "import path, MODULE:CLASS (e.g. ase.calculators.emt:EMT)")
     module_name, _, attr = name.rpartition(":") if ":" in name else name.rpartition(".")
     try:
@@ -170,10 +169,11 @@ def _set_threads(name: str, config: dict) -> None:
 
     threads = config.pop("torch_threads", TORCH_THREADS)
     try:
-        if isinstance(threads, bool) or int(threads) != threads or int(threads) < 1:
+        if isinstance(threads, bool) or int(threads) != threads or not 1 <= int(threads) <= MAX_TORCH_THREADS:
             raise ValueError
-    except (TypeError, ValueError):
-        raise InputError(f"{name} config: torch_threads must be a whole number >= 1, not {threads!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{name} config: torch_threads must be a whole number >= 1 (at most "
+                         f"{MAX_TORCH_THREADS}), not {quote(threads)}") from None
     torch.set_num_threads(int(threads))
 
 

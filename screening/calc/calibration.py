@@ -39,6 +39,7 @@ from pymatgen.core import Composition
 
 from screening.data.snapshot import atomic_write_bytes, cache_dir
 from screening.errors import DataError, InputError
+from screening.safe_io import LIMITS, decode_text, load_yaml, loads_json, quote, read_bytes
 
 CALIBRATION_FORMAT = 3  # bump when the fit, the point records or the cache layout change
 SET_PATH = Path(__file__).with_name("calibration_set.yaml")
@@ -48,6 +49,8 @@ SET_PATH = Path(__file__).with_name("calibration_set.yaml")
 # checks that the rebuild reproduces it.
 SHIPPED_DIR = Path(__file__).with_name("calibrations")
 _NAN_WHEN_ABSENT = ("split_predicted", "cv_predicted")  # JSON has no nan: these are null where undefined
+MAX_SET_COMPOUNDS = 500  # compounds + examples of a calibration set (each build is one relaxation)
+MAX_BUILDS = 10  # starting structures per compound
 CALIBRATION_FMAX = 0.05
 CALIBRATION_STEPS = 500
 
@@ -79,34 +82,53 @@ class CalibrationSet:
 
 
 def load_calibration_set(path=None) -> CalibrationSet:
-    """Read and check a calibration set YAML (default: the one shipped with the package)."""
-    import yaml
+    """Read and check a calibration set YAML (default: the one shipped with the package).
 
+    Read with screening.safe_io (bounded size, depth, aliases, integer digits); at most MAX_SET_COMPOUNDS
+    compounds and MAX_BUILDS builds each, since every build is a relaxation.
+    """
     path = Path(path).expanduser() if path else SET_PATH
-    try:
-        raw_bytes = path.read_bytes()
-        raw = yaml.safe_load(raw_bytes)
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read calibration set {path}: {' '.join(str(exc).split())[:160]}") from None
+    if not path.is_file():
+        raise InputError(f"calibration set not found: {path}")
+    what = f"calibration set {path}"
+    raw_bytes = read_bytes(path, "calibration set", limit=LIMITS.max_config_bytes)
+    raw = load_yaml(decode_text(raw_bytes, what), what)
     if not isinstance(raw, dict) or not isinstance(raw.get("compounds"), list) or not raw["compounds"]:
-        raise InputError(f"calibration set {path} needs a non-empty 'compounds' list")
-    items = []
-    for section in ("compounds", "examples"):
-        for k, item in enumerate(raw.get(section) or []):
-            where = f"calibration set {path}: {section} item {k}"
-            if not isinstance(item, dict) or "formula" not in item or not isinstance(item.get("builds"), list) \
-                    or not item["builds"] or not all(isinstance(b, dict) for b in item["builds"]):
-                raise InputError(f"{where} needs a 'formula' and a non-empty list of 'builds'")
-            try:
-                Composition(str(item["formula"]))
-            except Exception:
-                raise InputError(f"{where}: {item['formula']!r} is not a formula") from None
-            items.append(item)
-    fraction = float(raw.get("holdout_fraction", 0.25))
-    if not 0.0 <= fraction < 1.0:
-        raise InputError(f"calibration set {path}: holdout_fraction must be in [0, 1)")
-    return CalibrationSet(list(raw["compounds"]), list(raw.get("examples") or []), int(raw.get("seed", 0)),
-                          fraction, hashlib.sha256(raw_bytes).hexdigest(), str(path))
+        raise InputError(f"{what} needs a non-empty 'compounds' list")
+    examples = raw.get("examples") or []
+    if not isinstance(examples, list):
+        raise InputError(f"{what}: 'examples' must be a list")
+    if len(raw["compounds"]) + len(examples) > MAX_SET_COMPOUNDS:
+        raise InputError(f"{what} has {len(raw['compounds']) + len(examples)} compounds and examples, more than "
+                         f"{MAX_SET_COMPOUNDS}")
+    for section, listed in (("compounds", raw["compounds"]), ("examples", examples)):
+        for k, item in enumerate(listed):
+            _check_item(item, f"{what}: {section} item {k}")
+    fraction = raw.get("holdout_fraction", 0.25)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
+        raise InputError(f"{what}: holdout_fraction must be a number in [0, 1), not {quote(fraction)}")
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise InputError(f"{what}: seed must be a whole number in [0, 2^32), not {quote(seed)}")
+    return CalibrationSet(list(raw["compounds"]), list(examples), seed, float(fraction),
+                          hashlib.sha256(raw_bytes).hexdigest(), str(path))
+
+
+def _check_item(item, where: str) -> None:
+    if not isinstance(item, dict) or "formula" not in item or not isinstance(item.get("builds"), list) \
+            or not item["builds"] or not all(isinstance(b, dict) for b in item["builds"]):
+        raise InputError(f"{where} needs a 'formula' and a non-empty list of 'builds'")
+    if len(item["builds"]) > MAX_BUILDS:
+        raise InputError(f"{where} has {len(item['builds'])} builds, more than {MAX_BUILDS}")
+    formula = item["formula"]
+    try:
+        if not isinstance(formula, str) or len(formula) > 100:
+            raise ValueError
+        comp = Composition(formula)
+        if not comp.num_atoms > 0 or not all(math.isfinite(v) for v in comp.values()):
+            raise ValueError
+    except Exception:
+        raise InputError(f"{where}: {quote(formula)} is not a formula") from None
 
 
 # ---------------------------------------------------------------- the fit
@@ -422,7 +444,7 @@ def cache_path(info, table, cset: CalibrationSet, fmax: float = CALIBRATION_FMAX
 def read_cached(path: Path) -> Calibration | None:
     """The cached calibration, or None if absent or unreadable (a bad cache is rebuilt, never trusted)."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = loads_json(read_bytes(path, "calibration", limit=LIMITS.max_config_bytes), f"calibration {path}")
         if raw.get("format") != CALIBRATION_FORMAT:
             return None
         cal = Calibration.from_dict(raw)

@@ -1,9 +1,9 @@
 """Structures: reading a user's file (CIF, POSCAR, extxyz, ...) and building known phases.
 
-`read_structure(path)` returns ASE Atoms or raises InputError with one line. It tries ASE's readers
-(format from the name or content; the last frame of a trajectory) and then pymatgen's, and refuses
-what cannot be relaxed as a crystal: no atoms, no 3D periodic cell, partial occupancies, overlapping
-atoms.
+`read_structure(path)` returns ASE Atoms or raises InputError with one line. It reads CIF, POSCAR/CONTCAR
+and extxyz (the last frame of a trajectory; format from the name, else the content; gzip/bzip2/xz allowed),
+checks what the text declares before parsing it with ASE (then pymatgen), and refuses what cannot be
+relaxed as a crystal (structure_checks: sizes, counts, occupancies, density, overlapping atoms).
 
 `build(spec)` makes the starting structure of one calibration build (see calibration_set.yaml):
 ``{"bulk": name, "crystalstructure": ..., "a": ...}`` (ase.build.bulk) or
@@ -16,17 +16,18 @@ shipped with pymatgen), or
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import warnings
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
+from screening.calc.structure_checks import (FORMATS, MIN_DISTANCE, check_atoms, detect_format,  # noqa: F401
+                                             max_atoms, max_structure_bytes, scan_text)
 from screening.errors import InputError
+from screening.safe_io import decode_text, quote, read_bytes
 
-MIN_DISTANCE = 0.5  # Angstrom: closer atoms mean a broken file, not a structure
-MAX_ATOMS = 2000
+PYMATGEN_FIRST_SITES = 300  # CIF sites above which pymatgen reads faster than ASE (quadratic in sites)
 
 
 def _one_line(text, limit: int = 160) -> str:
@@ -35,106 +36,82 @@ def _one_line(text, limit: int = 160) -> str:
 
 
 def read_structure(path) -> "ase.Atoms":  # noqa: F821
-    """ASE Atoms of the crystal in `path`; InputError with one line if it is not a usable crystal."""
+    """ASE Atoms of the crystal in `path`; InputError with one line if it is not a usable crystal.
+
+    The file (gzip, bzip2 or xz allowed) is read once, at most max_structure_bytes(); what it declares is
+    checked (structure_checks.scan_text) before ASE, then pymatgen, parses that same text.
+    """
     path = Path(path).expanduser()
     if not path.exists():
         raise InputError(f"structure file not found: {path}")
     if not path.is_file():
         raise InputError(f"structure path is not a file: {path}")
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(1 << 16)
-    except OSError as exc:
-        raise InputError(f"cannot read structure file {path}: {exc.strerror or exc}") from None
-    if not head.strip():
+    text = _read_text(path)
+    if not text.strip():
         raise InputError(f"structure file {path} is empty")
+    fmt = detect_format(path.name, text)
+    if fmt is None:
+        raise InputError(f"cannot tell the format of {path}: give a CIF (.cif), a POSCAR/CONTCAR (.vasp) or an "
+                         "extxyz (.xyz/.extxyz) file")
+    sites = scan_text(text, fmt, path)
+    readers = (_read_pymatgen, _read_ase) if sites > PYMATGEN_FIRST_SITES else (_read_ase, _read_pymatgen)
     atoms, errors = None, []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            atoms = _read_ase(path)
-        except InputError:
-            raise
-        except Exception as exc:  # every reader failure is a parse failure here
-            errors.append(f"{type(exc).__name__}: {_one_line(exc, 100)}")
-        if atoms is None:
+        for reader in readers:
             try:
-                atoms = _read_pymatgen(path)
+                atoms = reader(text, fmt, path)
             except InputError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # every reader failure is a parse failure here
                 errors.append(f"{type(exc).__name__}: {_one_line(exc, 100)}")
+            if atoms is not None:
+                break
     if atoms is None:
-        reason = errors[0] if errors else "unknown format"
-        raise InputError(f"cannot read a crystal structure from {path} (CIF, POSCAR, extxyz or another "
-                         f"format ASE or pymatgen reads): {reason}")
-    _check_atoms(atoms, path)
+        raise InputError(f"cannot read a crystal structure from {path} as {FORMATS[fmt]}: {errors[0]}")
+    check_atoms(atoms, path)
     return atoms
 
 
-def _read_ase(path: Path):
+def _read_text(path: Path) -> str:
+    limit = max_structure_bytes()
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read structure file {path}: {exc.strerror or exc}") from None
+    too_big = (f"structure file {path} is larger than {limit} bytes (SCREENING_MAX_STRUCTURE_BYTES "
+               "raises the limit)")
+    if size > limit:
+        raise InputError(too_big)
+    try:
+        data = read_bytes(path, "structure file", limit=limit)
+    except InputError as exc:
+        if "once decompressed" in str(exc):  # the shared reader names the general limit, not this one
+            raise InputError(too_big + " once decompressed") from None
+        raise
+    if b"\x00" in data[:4096]:
+        raise InputError(f"cannot read a crystal structure from {path}: it is binary, not a CIF, POSCAR or "
+                         "extxyz text file")
+    return decode_text(data, f"structure file {path}")
+
+
+def _read_ase(text: str, fmt: str, path):
     import ase.io
 
-    atoms = ase.io.read(str(path))  # last frame of a multi-frame file
-    if isinstance(atoms, list):
-        atoms = atoms[-1]
-    if path.suffix.lower() == ".cif":
-        _check_cif_order(path)
-    return atoms
+    return ase.io.read(io.StringIO(text), format=fmt, index=-1)  # the last frame of a trajectory
 
 
-def _check_cif_order(path: Path) -> None:
-    """ASE reads partial occupancies of a CIF silently; a disordered structure cannot be relaxed."""
-    from pymatgen.io.cif import CifParser
-
-    try:
-        structures = CifParser(str(path)).parse_structures(primitive=False)
-    except Exception:
-        return  # ASE read it; pymatgen's stricter parser is only a check here
-    if structures and not structures[-1].is_ordered:
-        raise InputError(f"{path} is a disordered structure (partial occupancies): give an ordered "
-                         "approximant, e.g. from pymatgen's OrderDisorderedStructureTransformation")
-
-
-def _read_pymatgen(path: Path):
+def _read_pymatgen(text: str, fmt: str, path):
+    if fmt == "extxyz":
+        return None  # pymatgen has no periodic xyz reader
     from pymatgen.core import Structure
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    structure = Structure.from_file(str(path))
+    structure = Structure.from_str(text, fmt="cif" if fmt == "cif" else "poscar")
     if not structure.is_ordered:
-        raise InputError(f"{path} is a disordered structure (partial occupancies): give an ordered "
-                         "approximant, e.g. from pymatgen's OrderDisorderedStructureTransformation")
+        raise InputError(f"{path} is a disordered structure (partial occupancies): give an ordered approximant, e.g. "
+                         "from pymatgen's OrderDisorderedStructureTransformation")
     return AseAtomsAdaptor.get_atoms(structure)
-
-
-def _check_atoms(atoms, path) -> None:
-    n = len(atoms)
-    if n == 0:
-        raise InputError(f"{path} holds no atoms")
-    if n > MAX_ATOMS:
-        raise InputError(f"{path} has {n} atoms; at most {MAX_ATOMS} are supported")
-    if not all(atoms.pbc) or abs(atoms.cell.volume) < 1e-6:
-        raise InputError(f"{path} has no 3D periodic cell: a crystal structure (CIF, POSCAR, extxyz "
-                         "with a Lattice) is needed")
-    numbers = atoms.get_atomic_numbers()
-    if np.any(numbers <= 0) or np.any(numbers > 118):
-        raise InputError(f"{path} has atoms that are not elements (dummy or vacancy sites)")
-    if not np.all(np.isfinite(atoms.get_positions())):
-        raise InputError(f"{path} has non-finite atom positions")
-    if n > 1:
-        from ase.geometry import get_distances
-
-        _, dist = get_distances(atoms.get_positions(), cell=atoms.cell, pbc=atoms.pbc)
-        np.fill_diagonal(dist, np.inf)
-        closest = float(dist.min())
-        if closest < MIN_DISTANCE:
-            i, j = np.unravel_index(np.argmin(dist), dist.shape)
-            raise InputError(f"{path}: atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) are "
-                             f"{closest:.2f} A apart: overlapping atoms (a duplicated site?)")
-    else:
-        lengths = atoms.cell.lengths()
-        if float(lengths.min()) < MIN_DISTANCE:
-            raise InputError(f"{path}: the cell is too small ({lengths.min():.2f} A)")
 
 
 def composition_of(atoms):
@@ -173,7 +150,14 @@ def _aflow_library() -> dict[str, dict]:
 
 
 def build(spec: dict):
-    """ASE Atoms of one build spec (see the module doc); InputError for a bad spec."""
+    """ASE Atoms of one build spec (see the module doc), checked as a file's structure would be;
+    InputError for a bad spec."""
+    atoms = _build(spec)
+    check_atoms(atoms, f"build {quote(spec, 120)}")
+    return atoms
+
+
+def _build(spec: dict):
     if "bulk" in spec:
         from ase.build import bulk
 
@@ -182,31 +166,39 @@ def build(spec: dict):
         try:
             return bulk(str(spec["bulk"]), **kwargs)
         except Exception as exc:
-            raise InputError(f"cannot build {spec}: {_one_line(exc)}") from None
+            raise InputError(f"cannot build {quote(spec, 120)}: {_one_line(exc)}") from None
     if "aflow" in spec:
-        from pymatgen.core import Structure
-        from pymatgen.io.ase import AseAtomsAdaptor
+        return _from_aflow(spec)
+    if "spacegroup" in spec:
+        return _from_spacegroup(spec)
+    raise InputError(f"a build needs 'bulk', 'aflow' or 'spacegroup': {quote(spec, 120)}")
 
-        library = _aflow_library()
-        label = str(spec["aflow"])
-        if label not in library:
-            raise InputError(f"AFLOW prototype {label!r} is not in pymatgen's library")
+
+def _from_aflow(spec: dict):
+    """A prototype of pymatgen's AFLOW library, species substituted, scaled to a volume per atom."""
+    from pymatgen.core import Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    library = _aflow_library()
+    label = str(spec["aflow"])
+    if label not in library:
+        raise InputError(f"AFLOW prototype {quote(label)} is not in pymatgen's library")
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             structure = Structure.from_dict(library[label])
             if "label" in structure.site_properties:
                 structure.remove_site_property("label")
             if spec.get("species"):
-                structure.replace_species({str(k): str(v) for k, v in spec["species"].items()})
+                structure.replace_species({str(k): str(v) for k, v in dict(spec["species"]).items()})
             if spec.get("volume_per_atom"):
                 structure.scale_lattice(float(spec["volume_per_atom"]) * len(structure))
-        atoms = AseAtomsAdaptor.get_atoms(structure)
-        atoms.info.clear()
-        atoms.arrays.pop("label", None)
-        return atoms
-    if "spacegroup" in spec:
-        return _from_spacegroup(spec)
-    raise InputError(f"a build needs 'bulk', 'aflow' or 'spacegroup': {spec}")
+    except Exception as exc:
+        raise InputError(f"cannot build {quote(spec, 120)}: {_one_line(exc)}") from None
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    atoms.info.clear()
+    atoms.arrays.pop("label", None)
+    return atoms
 
 
 def _from_spacegroup(spec: dict):
@@ -214,6 +206,9 @@ def _from_spacegroup(spec: dict):
     from pymatgen.core import Lattice, Structure
     from pymatgen.io.ase import AseAtomsAdaptor
 
+    if not isinstance(spec.get("sites"), list) or len(spec["sites"]) > max_atoms():
+        raise InputError(f"build of space group {quote(spec.get('spacegroup'))}: 'sites' must be a list of at "
+                         f"most {max_atoms()} [element, x, y, z] rows")
     try:
         a, b, c, alpha, beta, gamma = (float(v) for v in spec["lattice"])
         sites = [(str(row[0]), [float(v) for v in row[1:4]]) for row in spec["sites"]]
@@ -225,7 +220,7 @@ def _from_spacegroup(spec: dict):
                                                   [el for el, _ in sites], [xyz for _, xyz in sites])
             structure = structure.get_primitive_structure()
     except Exception as exc:
-        raise InputError(f"cannot build {spec}: {_one_line(exc)}") from None
+        raise InputError(f"cannot build {quote(spec, 120)}: {_one_line(exc)}") from None
     atoms = AseAtomsAdaptor.get_atoms(structure)
     atoms.info.clear()
     return atoms
