@@ -298,7 +298,8 @@ def test_vasprun_with_leading_whitespace_or_utf16_is_read(table, tmp_path):
 # ---------------------------------------------------------------- item 17: killed writes
 
 
-def test_a_killed_cache_write_is_cleaned_on_the_next(tmp_path):
+def test_a_killed_cache_write_is_cleaned_on_the_next(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCREENING_CACHE_DIR", str(tmp_path))
     target = tmp_path / "entries-x.npz"
     child = ("import os, signal, sys; from screening.data import snapshot\n"
              "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
@@ -320,6 +321,14 @@ def test_a_killed_cache_write_is_cleaned_on_the_next(tmp_path):
     assert not left[0].exists() and not old.exists()
     assert all(path.exists() for path in keep)
     assert clean_stale_temporaries(tmp_path) == []
+    # outside the cache folder an old-style name may be another program's: kept however old
+    elsewhere = tmp_path / "results"
+    elsewhere.mkdir()
+    foreign = elsewhere / ".notes.txt.abcd1234.tmp"
+    foreign.write_bytes(b"theirs")
+    os.utime(foreign, (time.time() - 86400, time.time() - 86400))
+    atomic_write_bytes(elsewhere / "rankings.csv", b"x")
+    assert foreign.exists()
 
 
 def test_a_temporary_of_another_live_process_is_kept(tmp_path):

@@ -76,7 +76,8 @@ os.umask(_UMASK)
 
 # Temporaries of atomic writes: ".<target>.<host>-<pid>.<random>.tmp" (older releases wrote
 # ".<target>.<random>.tmp"). A writer killed by SIGKILL leaves one behind; the next write into the same
-# folder removes those of dead processes on this host, and any older than STALE_TMP_SECONDS.
+# folder removes those of dead processes on this host, and any older than STALE_TMP_SECONDS (old-style
+# names only in the cache folder, where nothing else writes: elsewhere they could be another program's).
 STALE_TMP_SECONDS = 6 * 3600
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 _TMP_NAME = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9-]+)-(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.tmp$")
@@ -102,12 +103,16 @@ def clean_stale_temporaries(folder: Path, now: float | None = None) -> list[Path
     now = time.time() if now is None else now
     removed = []
     try:
+        in_cache = Path(folder).resolve() == cache_dir().resolve()
+    except OSError:
+        in_cache = False
+    try:
         names = os.listdir(folder)
     except OSError:
         return removed
     for name in names:
         match = _TMP_NAME.match(name)
-        if match is None and not _OLD_TMP_NAME.match(name):
+        if match is None and not (in_cache and _OLD_TMP_NAME.match(name)):
             continue
         path = Path(folder) / name
         try:
