@@ -293,7 +293,7 @@ def make_session(api_key: str, endpoint: str, timeout: float, retries: int, back
                         raise _deadline_error() from exc
                     raise
                 try:
-                    _read_body(response, HEARTBEAT_MAX_BYTES if heartbeat else max_response_bytes)
+                    _read_body(response, HEARTBEAT_MAX_BYTES if heartbeat else max_response_bytes, heartbeat)
                     if watch.expired:  # a body without a length ends "normally" when its socket is shut
                         raise _deadline_error(in_body=True)
                 except GuardError:
@@ -335,22 +335,23 @@ def make_session(api_key: str, endpoint: str, timeout: float, retries: int, back
 
 
 
-def _read_body(response, limit: int) -> None:
+def _read_body(response, limit: int, heartbeat: bool) -> None:
     """Read the whole (decompressed) body into the response, refusing more than `limit` bytes."""
     declared = response.headers.get("Content-Length", "")
     if declared.strip().isdigit() and int(declared) > limit:  # (a compressed length is no larger)
-        raise _too_large(limit)
+        raise _too_large(limit, heartbeat)
     data = bytearray()
     for chunk in response.iter_content(_CHUNK):
         data += chunk
         if len(data) > limit:
-            raise _too_large(limit)
+            raise _too_large(limit, heartbeat)
     response._content = bytes(data)
     response._content_consumed = True
 
 
-def _too_large(limit: int):
-    return ResponseTooLargeError(f"sent an answer larger than {limit} bytes (${ENV_MAX_RESPONSE} raises the limit)")
+def _too_large(limit: int, heartbeat: bool):
+    hint = "a heartbeat is a few hundred bytes" if heartbeat else f"${ENV_MAX_RESPONSE} raises the limit"
+    return ResponseTooLargeError(f"sent an answer larger than {limit} bytes ({hint})")
 
 
 # -- errors as one line -------------------------------------------------------------------------

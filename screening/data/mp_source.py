@@ -18,6 +18,10 @@ What is fetched (as of mp-api 0.46):
 Before that, ``GET {endpoint}heartbeat`` gives the database version, which keys the cache: a cached
 system is served without any further request (and without importing mp-api, which is slow).
 
+Every request goes through the guarded session of screening/data/mp_http.py (same origin only, a
+deadline per attempt, a size cap per answer); the key and any user:password of the endpoint are
+never shown: messages, provenance and the cache name the endpoint without its user info.
+
 Formation energies (eV/atom) are energy_per_atom minus the composition-weighted energies of the
 lowest elemental entry of each element, so elements are at 0 as the thermo code needs.
 """
