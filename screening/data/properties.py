@@ -142,12 +142,46 @@ def load_band_gaps(path: str | Path | None = None, energies: str | Path | None =
     energies = Path(energies)
     stat = gap_path.stat()
     e_stat = energies.stat() if energies.is_file() else None
-    return _load_band_gaps(str(gap_path), stat.st_mtime_ns, stat.st_size, str(energies),
-                           e_stat.st_mtime_ns if e_stat else 0, e_stat.st_size if e_stat else 0)
+    return _cached_band_gaps(str(gap_path), stat.st_mtime_ns, stat.st_size, str(energies),
+                             e_stat.st_mtime_ns if e_stat else 0, e_stat.st_size if e_stat else 0)
+
+
+_GAP_CACHE_FORMAT = 1
 
 
 @functools.lru_cache(maxsize=4)
-def _load_band_gaps(gap_path: str, _mtime: int, _size: int, energies: str, _e_mtime: int, _e_size: int):
+def _cached_band_gaps(gap_path: str, _mtime: int, _size: int, energies: str, _e_mtime: int, _e_size: int):
+    """The assignment, from the disk cache when its key (both files' sha256) and its own digest match:
+    parsing both files takes seconds, a single command milliseconds."""
+    import hashlib
+    import json
+
+    from screening.data.snapshot import atomic_write_bytes, cache_dir, file_sha256
+
+    energies_sha = file_sha256(Path(energies)) if Path(energies).is_file() else "none"
+    key = hashlib.sha256(f"{_GAP_CACHE_FORMAT}:{file_sha256(Path(gap_path))}:{energies_sha}".encode()).hexdigest()
+    cache_file = cache_dir() / f"band_gaps_{key[:24]}.json"
+    try:
+        payload = json.loads(cache_file.read_text(encoding="utf-8"))
+        body = json.dumps(payload["gaps"], sort_keys=True, separators=(",", ":"))
+        if payload.get("key") == key and payload.get("digest") == hashlib.sha256(body.encode()).hexdigest():
+            by_key = {tuple((el, frac) for el, frac in item[0]): GapValue(item[1], item[2], item[3])
+                      for item in payload["gaps"]}
+            return BandGaps(by_key, Path(gap_path), payload["sha256"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        pass  # absent or not ours: rebuilt below
+    gaps = _load_band_gaps(gap_path, energies)
+    items = sorted([[list(map(list, k)), v.gap, v.method, v.n_structures] for k, v in gaps._by_key.items()])
+    body = json.dumps(items, sort_keys=True, separators=(",", ":"))
+    payload = {"key": key, "sha256": gaps.sha256, "gaps": items, "digest": hashlib.sha256(body.encode()).hexdigest()}
+    try:
+        atomic_write_bytes(cache_file, json.dumps(payload, separators=(",", ":")).encode())
+    except OSError:
+        pass  # a read-only cache folder costs time, not correctness
+    return gaps
+
+
+def _load_band_gaps(gap_path: str, energies: str) -> BandGaps:
     import hashlib
 
     path = Path(gap_path)

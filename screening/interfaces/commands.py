@@ -12,6 +12,8 @@ from screening.errors import InputError
 from screening.interfaces.answer_text import (data_lines, format_number, format_phases, format_value,
                                               window_lines)
 from screening.provenance import CONVENTIONS, clean_numbers, package_versions
+from screening.screen.electronic import (gap_text, kink_interphases, material_gap, pair_interphase,
+                                         properties_for, window_interphases)
 from screening.screen.materials import Material, resolve_material
 from screening.thermo.analysis import (analyse_decomposition_at, analyse_pair, analyse_stability,
                                        analyse_window)
@@ -39,7 +41,7 @@ def _selection(args) -> dict:
             "exclude_entries": tuple(f for group in groups for f in group)}
 
 
-def _provenance(table, material_notes: list[str]) -> dict:
+def _provenance(table, material_notes: list[str], properties=None) -> dict:
     out = {"data_source": table.source.as_dict(), "conventions": CONVENTIONS,
            "versions": {k: v for k, v in package_versions().items()
                         if k in ("screening", "screening_code_sha256", "pymatgen", "highspy", "python")}}
@@ -47,6 +49,8 @@ def _provenance(table, material_notes: list[str]) -> dict:
     out["user_supplied_entries"] = user
     if material_notes:
         out["notes"] = material_notes
+    if properties is not None:
+        out["property_data"] = properties.provenance()
     return out
 
 
@@ -98,6 +102,9 @@ def run_stability(args) -> dict:
     at_potential = (analyse_decomposition_at(table, material.composition, potential, energy=args.energy)
                     if potential is not None else None)
     notes = _composition_notes(result.formula, result.in_data, result.energy is not None)
+    properties = properties_for(table)
+    gap = material_gap(properties, result.formula, None if result.in_data else result.decomposition)
+    notes += properties.notes[:1]
     payload = {"formula": result.formula, "material": material.as_dict(),
                "e_above_hull": result.e_above_hull,
                "decomposition_energy": result.decomposition_energy,
@@ -105,8 +112,8 @@ def run_stability(args) -> dict:
                "in_data": result.in_data, "energy": result.energy, "hull_energy": result.hull_energy,
                "competing_phases": result.competing_phases,
                "at_potential": at_potential.as_dict() if at_potential else None,
-               "notes": notes,
-               "provenance": _provenance(table, material.notes)}
+               **gap, "notes": notes,
+               "provenance": _provenance(table, material.notes, properties)}
     undefined = "not defined: no energy of its own (give --energy or --user-entries)"
     lines = [_header(material)]
     if result.in_data:
@@ -124,6 +131,7 @@ def run_stability(args) -> dict:
         f"  hull phases (atom fractions): {format_phases(result.decomposition)}"]
     if result.competing_phases:
         lines.append(f"  competing phases:      {format_phases(result.competing_phases)}")
+    lines.append(f"  band gap:              {gap_text(gap)}")
     if at_potential is not None:
         lines.append(f"  open to Li at {format_number(potential, 3)} V: decomposition reaction energy "
                      f"{format_number(at_potential.reaction_energy, 4)} eV/atom (negative = released), "
@@ -163,8 +171,14 @@ def run_window(args) -> dict:
         notes.append("at its own energy the compound decomposes at every Li potential (Li uptake is downhill "
                      "below reduction_onset, which is above oxidation_onset, where Li release is); the "
                      "profile is the equilibrium one of its composition")
+    properties = properties_for(table)
+    gap = material_gap(properties, window.formula, None if stab.in_data else stab.decomposition)
+    reduction_ip, oxidation_ip = window_interphases(properties, window)
+    notes += properties.notes[:1]
     payload = {"formula": window.formula, "material": material.as_dict(),
-               "e_above_hull": stab.e_above_hull,
+               "e_above_hull": stab.e_above_hull, **gap,
+               "reduction_interphase": reduction_ip.as_dict() if reduction_ip else None,
+               "oxidation_interphase": oxidation_ip.as_dict() if oxidation_ip else None,
                "reduction_potential": window.reduction_potential,
                "oxidation_potential": window.oxidation_potential,
                "reduction_products": window.reduction_products,
@@ -175,7 +189,7 @@ def run_window(args) -> dict:
                "potential": potential, "potential_in_window": inside,
                "profile": [s.as_dict() for s in window.profile],
                "method": window.method, "notes": notes,
-               "provenance": _provenance(table, material.notes)}
+               "provenance": _provenance(table, material.notes, properties)}
     if args.plot:
         from screening.interfaces.plots import plot_voltage_profile
         plot_voltage_profile(window, args.plot)
@@ -183,6 +197,10 @@ def run_window(args) -> dict:
                            "not defined (not a phase of the data; a composition between ordered phases)")
     lines = [_header(material), f"  energy above hull: {e_above}   method: {window.method}"]
     lines += window_lines(window, in_data=stab.in_data)
+    lines.append(f"  band gap: {gap_text(gap)}")
+    for side, interphase in (("reduction", reduction_ip), ("oxidation", oxidation_ip)):
+        if interphase is not None:
+            lines.append(f"  interphase beyond the {side} limit: {interphase.describe()}")
     if potential is not None:
         lines.append(f"  at {format_number(potential, 3)} V ({material.spec or material.label}): "
                      f"{_where(window, potential)}")
@@ -207,8 +225,14 @@ def run_pair(args) -> dict:
     result = analyse_pair(table, mat_a.composition, mat_b.composition, potential=potential,
                           use_hull_energy=not args.own_energies,
                           include_no_mixing_energy=not args.mutual_only)
+    properties = properties_for(table)
+    interphase = pair_interphase(properties, result)
+    kink_types = kink_interphases(properties, result)
     payload = {**result.as_dict(), "materials": [mat_a.as_dict(), mat_b.as_dict()],
-               "provenance": _provenance(table, mat_a.notes + mat_b.notes)}
+               "interphase": interphase.as_dict() if interphase else None,
+               "provenance": _provenance(table, mat_a.notes + mat_b.notes + properties.notes[:1], properties)}
+    for kink, kink_type in zip(payload["kinks"], kink_types):
+        kink["interphase_type"] = kink_type
     if args.plot:
         from screening.interfaces.plots import plot_reaction
         plot_reaction(result, args.plot)
@@ -219,13 +243,23 @@ def run_pair(args) -> dict:
              f"  most negative reaction energy: {format_number(best.reaction_energy, 4)} {result.energy_unit}"
              f" at x = {format_number(best.mixing_ratio, 4)}{_alone_text(result, mat_a, mat_b)}",
              f"  reaction: {best.reaction if result.reacts else 'no reaction (the pair is stable)'}",
+             f"  interphase: {_interphase_text(interphase, properties)}",
              "  kinks (x = atom fraction of the first material):",
-             f"    {'x':>7}  {'E_rxn':>9}  reaction"]
-    for kink in result.kinks:
+             f"    {'x':>7}  {'E_rxn':>9}  {'interphase':<16}  reaction"]
+    for kink, kink_type in zip(result.kinks, kink_types):
         lines.append(f"    {format_number(kink.mixing_ratio, 4):>7}  {format_number(kink.reaction_energy, 4):>9}"
-                     f"  {kink.reaction}")
+                     f"  {kink_type or '-':<16}  {kink.reaction}")
     lines += data_lines(table)
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
+
+
+def _interphase_text(interphase, properties) -> str:
+    if interphase is None:
+        return "unknown (no band-gap data)"
+    from screening.screen.interphase import DEFAULT_MAGNITUDE
+
+    return (f"{interphase.describe()}, judged over every kink below {DEFAULT_MAGNITUDE:g} "
+            f"(gap threshold {properties.gap_threshold:g} eV PBE)")
 
 
 def _alone_text(result, mat_a: Material, mat_b: Material) -> str:
