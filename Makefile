@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean notebook
 
 $(BIN)/screening: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The rankings notebook in Jupyter (the `notebook` extra, installed on first use); it opens the demo
+# run's results/demo/ unless SCREENING_RUN_DIR names another run folder.
+$(BIN)/jupyter-lab: $(BIN)/screening
+	$(BIN)/pip install --quiet -e '.[notebook]'
+	touch $(BIN)/jupyter-lab
+
+notebook: $(BIN)/jupyter-lab
+	$(BIN)/jupyter lab workflows/notebooks/rankings.ipynb
 
 bench: setup
 	$(BIN)/python benchmarks/bench_pair.py

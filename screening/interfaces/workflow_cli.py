@@ -10,22 +10,27 @@ from screening.interfaces.argtypes import bounded_int
 
 
 def add_commands(sub, common) -> None:
+    """The step commands (not the `common` options: the rules pass each step only what it reads)."""
+    parsers = []
     p = sub.add_parser("workflow-config",
                        help="workflow step: check a whole workflow config (JSON on stdin), print its settings")
     p.add_argument("--config-json", required=True, metavar="JSON",
                    help="the config as a JSON string, '-' to read it from stdin (from Snakemake)")
+    parsers.append(p)
 
     p = sub.add_parser("data-info", help="workflow step: load (and cache) the entry data, record its source")
     p.add_argument("--config", metavar="FILE.yaml")
     p.add_argument("--config-json", metavar="JSON", help="the config as a JSON string (from Snakemake)")
     p.add_argument("--out", required=True, metavar="FILE.json")
     p.add_argument("--entries", metavar="PATH")
+    parsers.append(p)
 
     p = sub.add_parser("shard", help="workflow step: enumerate candidates and split them into shard files")
     p.add_argument("--config", metavar="FILE.yaml")
     p.add_argument("--config-json", metavar="JSON", help="the config as a JSON string (from Snakemake)")
     p.add_argument("--out", nargs="+", required=True, metavar="SHARD.json")
     p.add_argument("--entries", metavar="PATH")
+    parsers.append(p)
 
     p = sub.add_parser("evaluate", help="workflow step: evaluate one shard into a parquet file")
     p.add_argument("shard", metavar="SHARD.json")
@@ -33,9 +38,11 @@ def add_commands(sub, common) -> None:
     p.add_argument("--workers", type=bounded_int("workers", 0, 1024), default=0, metavar="N",
                    help="dask workers inside the job (0: none)")
     p.add_argument("--scheduler", metavar="ADDRESS")
+    parsers.append(p)
 
     p = sub.add_parser("report", help="plots and report.html for a finished run folder")
     p.add_argument("--run-dir", required=True, metavar="DIR")
+    parsers.append(p)
 
     p = sub.add_parser("rank", help="workflow step: gather evaluated shards and rank")
     p.add_argument("--config", metavar="FILE.yaml")
@@ -45,6 +52,9 @@ def add_commands(sub, common) -> None:
                    help="the shard files of the parts, in the same order: each part must come from its shard")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--entries", metavar="PATH")
+    parsers.append(p)
+    for p in parsers:
+        p.add_argument("--json", action="store_true", help="print the step's summary as JSON")
 
 
 def _raw_config(text: str) -> object:
@@ -113,7 +123,7 @@ def run_evaluate(args) -> dict:
 
     rows, reused = evaluate_shard(Path(args.shard), Path(args.out), workers=args.workers,
                                   scheduler=args.scheduler)
-    how = "reused (verified result of the same shard and code)" if reused else "computed"
+    how = "reused: a verified result of the same shard and code" if reused else "computed"
     return {"json": {"rows": rows, "out": args.out, "reused": reused},
             "text": f"{rows} rows -> {args.out} ({how})"}
 
