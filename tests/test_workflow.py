@@ -1,5 +1,6 @@
 """The Snakemake workflow on the demo config: outputs, reruns, resumption, equality with the CLI and
-with dask (local cluster and a real scheduler with two worker processes), and the notebook."""
+with dask (local cluster and a real scheduler with two worker processes), and the notebook.
+(Hostile configs, faults and a SIGKILLed Snakemake: tests/test_workflow_hostile.py.)"""
 
 from __future__ import annotations
 
@@ -54,6 +55,35 @@ def test_outputs(demo_run):
     assert any(p.startswith("ranking_") for p in pngs) and any(p.startswith("windows_") for p in pngs)
     report = (run / "report.html").read_text()
     assert "Provenance" in report and "Funnel" in report and "data:image/png;base64" in report
+
+
+def test_demo_screens_the_li_m_p_o_coatings_it_names(demo_run):
+    """workflows/config/demo.yaml says Li-M-O, Li-P-O and Li-M-P-O coatings for M in Al, Nb, Ta, Zr, Ti."""
+    import json
+
+    from pymatgen.core import Composition
+
+    _, run = demo_run
+    systems = set()
+    for shard in (run / "shards").glob("shard_*.json"):
+        for candidate in json.loads(shard.read_text())["candidates"]:
+            systems.add(frozenset(str(e) for e in Composition(candidate["composition"]).elements))
+    metals = {"Al", "Nb", "Ta", "Zr", "Ti"}
+    assert any(s - {"Li", "P", "O"} and s - {"Li", "P", "O"} <= metals and {"Li", "P", "O"} <= s for s in systems)
+    assert frozenset({"Li", "P", "O"}) in systems
+    assert any(len(s) == 3 and {"Li", "O"} < s and (s - {"Li", "O"}) <= metals for s in systems)
+
+
+def test_parts_record_their_shard_and_code(demo_run):
+    from screening.execution.parts import read_part, sha256_bytes
+    from screening.provenance import code_digest
+
+    _, run = demo_run
+    for part in sorted((run / "parts").glob("part_*.parquet")):
+        shard = run / "shards" / part.name.replace("part_", "shard_").replace(".parquet", ".json")
+        _, meta = read_part(part, str(part))
+        assert meta["shard_sha256"] == sha256_bytes(shard.read_bytes())
+        assert meta["code_sha256"] == code_digest()
 
 
 def test_rerun_does_nothing_and_a_lost_shard_reruns_alone(demo_run):
@@ -154,6 +184,24 @@ def test_slurm_profile_dry_run(demo_run):
     proc = snakemake(workdir, "-n", "--forceall", "--profile", str(REPO / "workflows" / "profiles" / "slurm"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "evaluate" in proc.stdout + proc.stderr
+
+
+def test_notebook_finds_the_repositorys_demo_run_from_anywhere(tmp_path, monkeypatch):
+    """Without SCREENING_RUN_DIR the default is <repository>/results/demo, whatever the working folder."""
+    import nbformat
+
+    notebook = nbformat.read(REPO / "workflows" / "notebooks" / "rankings.ipynb", as_version=4)
+    cell = next(c.source for c in notebook.cells if c.cell_type == "code" and "RUN_DIR =" in c.source)
+    monkeypatch.delenv("SCREENING_RUN_DIR", raising=False)
+    for where in (tmp_path, REPO / "workflows" / "notebooks", REPO):
+        monkeypatch.chdir(where)
+        namespace: dict = {}
+        exec(compile(cell, "rankings.ipynb", "exec"), namespace)
+        assert namespace["RUN_DIR"].resolve() == (REPO / "results" / "demo").resolve(), where
+    monkeypatch.setenv("SCREENING_RUN_DIR", str(tmp_path))
+    namespace = {}
+    exec(compile(cell, "rankings.ipynb", "exec"), namespace)
+    assert namespace["RUN_DIR"] == tmp_path
 
 
 def test_notebook_executes(demo_run):
