@@ -3,9 +3,11 @@
 # Slurm:  snakemake --profile workflows/profiles/slurm --configfile workflows/config/demo.yaml
 # The default config applies only without --configfile: a config given there replaces it (a demo
 # config must not inherit the default screen's candidates), and common.smk says so in one line.
-DEFAULT_CONFIG = "workflows/config/default.yaml"
+import os
+
+DEFAULT_CONFIG = "workflows/config/default.yaml"  # beside this Snakefile, whatever the working folder
 if not workflow.overwrite_configfiles:
-    workflow.configfile(DEFAULT_CONFIG)
+    workflow.configfile(os.path.join(workflow.basedir, DEFAULT_CONFIG))
 
 include: "workflows/rules/common.smk"
 include: "workflows/rules/screen.smk"
