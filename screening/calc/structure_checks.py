@@ -146,8 +146,9 @@ def _scan_poscar(text: str, label) -> None:
             break
         counts.append(tok)
     if not counts:
-        raise InputError(f"{label} is not a POSCAR: line {at + 1} ({quote(lines[at].strip() if at < len(lines) else '', 40)}) "
-                         "should hold the number of atoms of each species")
+        shown = quote(lines[at].strip() if at < len(lines) else "", 40)
+        raise InputError(f"{label} is not a POSCAR: line {at + 1} ({shown}) should hold the number of atoms "
+                         "of each species")
     if any(len(tok) > 30 for tok in counts):
         raise _too_many_atoms(label, "more than 10^30")
     total = sum(int(tok) for tok in counts)

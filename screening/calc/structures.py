@@ -22,8 +22,8 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
-from screening.calc.structure_checks import (FORMATS, MIN_DISTANCE, check_atoms, detect_format,  # noqa: F401
-                                             max_atoms, max_structure_bytes, scan_text)
+from screening.calc.structure_checks import (FORMATS, check_atoms, detect_format, max_atoms,
+                                             max_structure_bytes, scan_text)
 from screening.errors import InputError
 from screening.safe_io import decode_text, quote, read_bytes
 

@@ -47,8 +47,9 @@ def add_commands(sub, common) -> None:
     p = sub.add_parser("energy", parents=[common],
                        help="formation energy of a structure (CIF/POSCAR/extxyz) with SevenNet, CHGNet or "
                             "an ASE calculator; hull, window")
-    p.add_argument("structure", help="structure file: CIF, POSCAR/CONTCAR, extxyz, or any format ASE or "
-                                     "pymatgen reads (the last frame of a trajectory)")
+    p.add_argument("structure", help="structure file: CIF, POSCAR/CONTCAR or extxyz (the last frame of a "
+                                     "trajectory), optionally gzip/bzip2/xz-compressed; at most 2000 atoms "
+                                     "(SCREENING_MAX_ATOMS) and 8 MiB (SCREENING_MAX_STRUCTURE_BYTES)")
     _calculator_options(p)
     p.add_argument("--relax", action=argparse.BooleanOptionalAction, default=True,
                    help="relax positions and cell first (default) or take the energy as given")
