@@ -27,9 +27,9 @@ from screening.screen.candidates import Candidate
 from screening.screen.config import ScreenConfig, config_from_dict
 from screening.screen.evaluate import bare_pairs
 
-SHARD_FORMAT = 2
+SHARD_FORMAT = 3
 _SHARD_KEYS = {"format", "shard", "n_shards", "entries", "entries_sha256", "stacks", "user_entries",
-               "user_scheme", "max_e_above_hull", "chunk_size", "candidates"}
+               "user_scheme", "user_mode", "exclude_entries", "max_e_above_hull", "chunk_size", "candidates"}
 _CANDIDATE_KEYS = {"name", "composition", "sources", "hypothetical", "energy_penalty", "proxy_for", "note"}
 
 
@@ -80,6 +80,7 @@ def write_shards(config: ScreenConfig, shard_paths: list[Path]) -> int:
         payload = {"format": SHARD_FORMAT, "shard": k, "n_shards": n, "entries": table.source.path,
                    "entries_sha256": table.source.sha256, "stacks": config.stack_specs,
                    "user_entries": list(config.user_entries), "user_scheme": config.user_scheme,
+                   "user_mode": config.user_mode, "exclude_entries": list(config.exclude_entries),
                    "max_e_above_hull": config.max_e_above_hull, "chunk_size": config.chunk_size,
                    "candidates": [c.as_dict() for c in part]}
         write_json_output(Path(path), payload, "shard file")
@@ -108,6 +109,7 @@ def read_shard(path: Path) -> tuple[dict, str]:
     # the screen settings a shard carries pass the same checks as a screen config
     config_from_dict({"entries": payload["entries"], "user_entries": payload["user_entries"],
                       "user_scheme": payload["user_scheme"], "stacks": payload["stacks"],
+                      "user_mode": payload["user_mode"], "exclude_entries": payload["exclude_entries"],
                       "candidates": {"data": False, "library": False,
                                      "max_e_above_hull": payload["max_e_above_hull"]},
                       "execution": {"chunk_size": payload["chunk_size"]}}, source=what)
@@ -164,12 +166,14 @@ def evaluate_shard(shard_path: Path, out_path: Path, workers: int | None = 0,
 
 
 def _evaluate(shard: dict, candidates: list[Candidate], shard_sha: str, code: str, workers, scheduler):
-    table = load_table(shard["entries"], tuple(shard["user_entries"]), shard["user_scheme"])
+    table = load_table(shard["entries"], tuple(shard["user_entries"]), shard["user_scheme"],
+                       user_mode=shard["user_mode"], exclude_entries=tuple(shard["exclude_entries"]))
     if table.source.sha256 != shard["entries_sha256"]:
         raise DataError(f"the data file {shard['entries']} changed since the shards were written: "
                         "re-run the split step")
     tasks = make_tasks(candidates, shard["stacks"], table.source.path, shard["max_e_above_hull"],
-                       shard["chunk_size"], tuple(shard["user_entries"]), shard["user_scheme"])
+                       shard["chunk_size"], tuple(shard["user_entries"]), shard["user_scheme"],
+                       shard["user_mode"], tuple(shard["exclude_entries"]))
     frame = pd.DataFrame(execute(tasks, workers=workers, scheduler=scheduler))
     return part_bytes(frame, shard_sha, code, shard["shard"], shard["n_shards"]), len(frame)
 

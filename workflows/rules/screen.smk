@@ -5,7 +5,7 @@ rule prepare:
         f"{RUN_DIR}/data_source.json",
     params:
         code=CODE,
-        data=section("entries", "user_entries", "user_scheme"),
+        data=section("entries", "user_entries", "user_scheme", "user_mode", "exclude_entries"),
     resources:
         mem_mb=2000,
         runtime=20,
@@ -21,7 +21,7 @@ rule shard:
         expand(f"{RUN_DIR}/shards/shard_{{shard}}.json", shard=SHARDS),
     params:
         code=CODE,
-        screen=section("entries", "user_entries", "user_scheme", "candidates", "stacks", "execution"),
+        screen=section("entries", "user_entries", "user_scheme", "user_mode", "exclude_entries", "candidates", "stacks", "execution"),
     resources:
         mem_mb=2000,
         runtime=20,
@@ -61,7 +61,7 @@ rule rank:
     params:
         code=CODE,
         run_dir=RUN_DIR,
-        ranking=section("entries", "user_entries", "user_scheme", "stacks", "thresholds", "score_weights"),
+        ranking=section("entries", "user_entries", "user_scheme", "user_mode", "exclude_entries", "stacks", "thresholds", "score_weights"),
     resources:
         mem_mb=3000,
         runtime=20,
