@@ -95,6 +95,14 @@ def make_fixtures(fx: Path) -> None:
         "noble_gas_grid.yaml": _yaml(_small(candidates={
             "data": False, "library": False, "grids": [{"ends": ["XeF2", "LiF"], "step": 0.5}]})),
         "small.yaml": _yaml(SMALL_CONFIG),
+        # hostile configs (issue 11, items 7, 10, 14)
+        "alias_bomb.yaml": "run: [&a0 [x, x, x, x, x, x, x, x, x, x], " + ", ".join(
+            f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7)) + "]\n",
+        "deep.yaml": "run: " + "[" * 3000 + "]" * 3000 + "\n",
+        "huge_int.yaml": "execution: {workers: " + "9" * 5000 + "}\n",
+        "huge_enumeration.yaml": _yaml(_small(candidates={"data": False, "library": False, "charge_balanced": [
+            {"base": ["Li", "O", "B", "Si", "P", "Al", "Ti", "Zr"], "metals": ["Nb"], "max_stoichiometry": 12}]})),
+        "user_scheme_alone.yaml": _yaml(_small(user_scheme="MP2020")),
     }
     for name, content in text.items():
         (fx / name).write_text(content, encoding="utf-8")
@@ -258,6 +266,37 @@ CATALOGUE = [
      ["screen", "--config", "{fx}/small.yaml", "--limit", "0", "--out", "{out}/run", "--json"], {}),
     ("screen-scheduler-garbage",
      ["screen", "--config", "{fx}/small.yaml", "--scheduler", "not-an-address", "--out", "{out}/run", "--json"], {}),
+    # hostile configs, formulas and numbers (issue 11 items 7, 10, 12, 14, 19; issue 12 item 11)
+    ("screen-config-alias-bomb", ["screen", "--config", "{fx}/alias_bomb.yaml", "--out", "{out}/run", "--json"], {}),
+    ("screen-config-deep-nesting", ["screen", "--config", "{fx}/deep.yaml", "--out", "{out}/run", "--json"], {}),
+    ("screen-config-5000-digit-int", ["screen", "--config", "{fx}/huge_int.yaml", "--out", "{out}/run", "--json"], {}),
+    ("screen-config-huge-enumeration",
+     ["screen", "--config", "{fx}/huge_enumeration.yaml", "--out", "{out}/run", "--json"], {}),
+    ("screen-config-user-scheme-without-entries",
+     ["screen", "--config", "{fx}/user_scheme_alone.yaml", "--out", "{out}/run", "--json"], {}),
+    ("screen-enumeration-limit-not-a-number", ["screen", "--config", "{fx}/small.yaml", "--out", "{out}/run", "--json"],
+     {"SCREENING_MAX_ENUMERATION": "lots"}),
+    ("hydrate-ambiguous-dot", ["stability", "CuSO4.5H2O", "--json"], {}),
+    ("hydrate-ambiguous-dot-decahydrate", ["window", "Na2CO3.10H2O", "--json"], {}),
+    ("hydrate-two-dots", ["stability", "CaSO4.0.5H2O", "--json"], {}),
+    ("adduct-zero-multiplier", ["stability", "Li2O*0H2O", "--json"], {}),
+    ("adduct-empty-part", ["pair", "Li2O*", "LPSCl", "--json"], {}),
+    ("adduct-trailing-number", ["stability", "Li3PO4 2", "--json"], {}),
+    ("potential-underscore-digits", ["pair", "LCO", "LPSCl", "--potential", "1_0", "--json"], {}),
+    ("potential-arabic-indic-digit", ["pair", "LCO", "LPSCl", "--potential", "\u0663", "--json"], {}),
+    ("potential-fullwidth-digit", ["decompose", "LiCoO2", "--potential", "\uff14", "--json"], {}),
+    ("potential-wrong-unit", ["pair", "LCO", "LPSCl", "--potential", "4.3eV", "--json"], {}),
+    ("energy-wrong-unit", ["stability", "LiCoO2", "--energy", "-1.4V", "--json"], {}),
+    ("energy-underscore-digits", ["stability", "LiCoO2", "--energy=-1_4", "--json"], {}),
+    ("energy-negative-word", ["stability", "LiCoO2", "--energy", "-x", "--json"], {}),
+    ("screen-workers-arabic-indic-digit",
+     ["screen", "--config", "{fx}/small.yaml", "--workers", "\u0662", "--out", "{out}/run", "--json"], {}),
+    ("screen-limit-underscore", ["screen", "--config", "{fx}/small.yaml", "--limit", "1_0", "--out", "{out}/run",
+                                 "--json"], {}),
+    ("thermo-type-without-source-mp", ["stability", "LiCoO2", "--thermo-type", "GGA_GGA+U_R2SCAN", "--json"], {}),
+    ("screen-thermo-type", ["screen", "--config", "{fx}/small.yaml", "--thermo-type", "GGA_GGA+U", "--out",
+                            "{out}/run", "--json"], {}),
+    ("user-scheme-without-user-entries", ["window", "Li3PO4", "--user-scheme", "MP2020", "--json"], {}),
 ]
 
 
@@ -310,6 +349,15 @@ MENTIONS = {
     "plot-window-under-a-file": "a_file", "plot-window-unsupported-format": "w.txt",
     "plot-window-is-a-directory": "dir.png", "mp-source-no-key": "MP_API_KEY",
     "mp-source-malformed-key": "MP_API_KEY", "mp-source-bad-endpoint": "ftp://",
+    "screen-config-alias-bomb": "YAML nodes", "screen-config-deep-nesting": "nested",
+    "screen-config-5000-digit-int": "5000 digits", "screen-config-huge-enumeration": "2.5e+14 stoichiometries",
+    "screen-config-user-scheme-without-entries": "user entries",
+    "screen-enumeration-limit-not-a-number": "SCREENING_MAX_ENUMERATION",
+    "hydrate-ambiguous-dot": "CuSO4*5H2O", "hydrate-ambiguous-dot-decahydrate": "Na2CO3*10H2O",
+    "hydrate-two-dots": "CaSO4*0.5H2O", "adduct-zero-multiplier": "multiplier", "adduct-empty-part": "A*nB",
+    "potential-underscore-digits": "1_0", "potential-wrong-unit": "4.3eV", "energy-wrong-unit": "-1.4V",
+    "energy-negative-word": "--energy=-1.4", "thermo-type-without-source-mp": "--source mp",
+    "screen-thermo-type": "--source mp", "user-scheme-without-user-entries": "--user-entries",
 }
 
 
@@ -434,6 +482,19 @@ BAD_CONFIG_DICTS = [
     ("stack-duplicate-names", _small(stacks=_stack() + _stack())),
     ("run-name-path-traversal", _small(run="../../etc")),
     ("run-name-empty", _small(run="")),
+    ("run-name-5000-digit-int", _small(run=10 ** 5000)),
+    ("workers-5000-digit-int", _small(execution={"workers": 10 ** 5000})),
+    ("threshold-5000-digit-int", _small(thresholds={"e_above_hull": 10 ** 5000})),
+    ("unknown-key-5000-digit-int", {10 ** 5000: 1}),
+    ("stack-potential-5000-digit-int", _small(stacks=_stack(potential=10 ** 5000))),
+    ("stack-electrode-a-list", _small(stacks=[{"electrode": ["LCO"] * 1000, "electrolyte": "LPSCl"}])),
+    ("data-anion-class-unknown", _small(candidates={"data": {"anions": ["plasma"]}})),
+    ("charge-balanced-huge", _small(candidates={"data": False, "charge_balanced": [
+        {"base": ["Li", "O", "B", "Si", "P", "Al", "Ti", "Zr"], "metals": ["Nb"], "max_stoichiometry": 12}]})),
+    ("charge-balanced-many-spaces", _small(candidates={"data": False, "charge_balanced": [
+        {"base": ["Li", "O", "B", "Si"], "metals": ["Nb", "Ta", "Ti", "Zr", "Al", "P", "V", "W"],
+         "max_stoichiometry": 12}]})),
+    ("grid-end-5000-digit-int", _small(candidates={"data": False, "grids": [{"ends": [10 ** 5000, "Al2O3"]}]})),
 ]
 
 
@@ -443,10 +504,12 @@ def test_config_from_dict_rejects(raw):
         config_from_dict(raw)
     message = str(info.value)
     assert message and "\n" not in message and "Traceback" not in message
+    assert len(message) < 400, f"a {len(message)}-character message: values must be quoted short"
 
 
 BAD_CONFIG_FILES = ["malformed.yaml", "tab.yaml", "binary.yaml", "list.yaml", "scalar.yaml", "unknown_key.yaml",
-                    "threshold_str.yaml", "threshold_nan.yaml", "unknown_stack_material.yaml", "nope.yaml", "."]
+                    "threshold_str.yaml", "threshold_nan.yaml", "unknown_stack_material.yaml", "nope.yaml", ".",
+                    "alias_bomb.yaml", "deep.yaml", "huge_int.yaml", "huge_enumeration.yaml"]
 
 
 @pytest.mark.parametrize("name", BAD_CONFIG_FILES)

@@ -14,6 +14,7 @@ import pytest
 from pymatgen.core import Composition
 
 from screening.cli import main
+from screening.execution.parts import part_bytes, read_part
 from screening.interfaces.report import _top_table, window_edge_passes
 
 CONFIG = {
@@ -307,7 +308,9 @@ def test_rank_on_a_bad_part_is_one_line(part, tmp_path, capsys, how, mention):
         frame.loc[0, "stack"] = "NMC811|LLZO"
     elif how == "part given twice":
         parts = parts * 2
-    frame.to_parquet(parts[0], index=False)
+    _, meta = read_part(part, "part")  # a damaged part that still carries its provenance, as a bad job writes
+    parts[0].write_bytes(part_bytes(frame, meta["shard_sha256"], meta["code_sha256"], meta["shard"],
+                                    meta["n_shards"]))
     out = tmp_path / "ranked"
     code = main(["rank", "--config-json", json.dumps(CONFIG), "--parts", *map(str, parts), "--out", str(out)])
     one_line_error(capsys, code, mention)

@@ -8,9 +8,12 @@ bounds memory whatever the size of the screen.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+import signal
+import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -130,7 +133,7 @@ def _execute_dask(tasks, workers, scheduler, progress) -> Iterable[tuple[int, li
     from distributed import Client, LocalCluster, as_completed
 
     dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error"})
-    cluster = None
+    cluster = client = None
     try:
         if scheduler:
             check_scheduler_address(scheduler)
@@ -140,27 +143,50 @@ def _execute_dask(tasks, workers, scheduler, progress) -> Iterable[tuple[int, li
                 raise ScreeningError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
         else:
             n = workers or default_workers()
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=50)
-            client = Client(cluster)
-        with client:
-            n_workers = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
-            in_flight = 4 * n_workers
-            queue = list(tasks)
-            futures = as_completed()
-            for task in queue[:in_flight]:
-                futures.add(client.submit(run_task, task, pure=False))
-            next_task = min(in_flight, len(queue))
-            for future in futures:
-                index, rows = future.result()
-                task_size = len(tasks[index].candidates)
-                future.release()
-                if next_task < len(queue):
-                    futures.add(client.submit(run_task, queue[next_task], pure=False))
-                    next_task += 1
-                if progress:
-                    progress(task_size)
-                yield index, rows
+            with _signals_held():
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=50)
+                client = Client(cluster)
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
+        in_flight = 4 * n_workers
+        queue = list(tasks)
+        futures = as_completed()
+        for task in queue[:in_flight]:
+            futures.add(client.submit(run_task, task, pure=False))
+        next_task = min(in_flight, len(queue))
+        for future in futures:
+            index, rows = future.result()
+            task_size = len(tasks[index].candidates)
+            future.release()
+            if next_task < len(queue):
+                futures.add(client.submit(run_task, queue[next_task], pure=False))
+                next_task += 1
+            if progress:
+                progress(task_size)
+            yield index, rows
     finally:
-        if cluster is not None:
-            cluster.close()
+        with _signals_held():
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM while a local cluster starts or stops, then deliver them: a start cut
+    short leaves worker processes that dask's exit hook fails to close (a traceback and leaked
+    semaphores), a stop cut short leaves them running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {signum: signal.signal(signum, lambda number, frame: pending.append(number))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)  # the restored handler raises KeyboardInterrupt (or the CLI's)

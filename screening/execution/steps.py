@@ -9,6 +9,7 @@ needs (candidates, stacks, data file), so re-evaluating it does not depend on th
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -184,6 +185,12 @@ def check_parts(part_paths: list[Path], shard_paths: list[Path] | None) -> list[
     if shard_paths is not None and len(shard_paths) != len(part_paths):
         raise InputError(f"{len(part_paths)} parts but {len(shard_paths)} shard files")
     code = code_digest()
+    given: dict[str, Path] = {}
+    for path in part_paths:
+        key = os.path.realpath(path)
+        if key in given:
+            raise InputError(f"the part {path} is given twice (as {given[key]} and {path})")
+        given[key] = path
     frames, seen = [], {}
     for k, path in enumerate(part_paths):
         frame, meta = read_part(path, f"evaluated shard {path}")

@@ -304,6 +304,8 @@ def _bool(value, name: str, source: str) -> bool:
 def _number(value, name: str, source: str, low: float, high: float) -> float | None:
     if value is None:
         return None
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1000:
+        raise InputError(f"{source}: '{name}' = {_q(value)} is outside {low}..{high}")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InputError(f"{source}: '{name}' must be a finite number, got {_q(value)}")
     if not low <= value <= high:
