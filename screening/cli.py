@@ -17,6 +17,7 @@ import warnings
 
 from screening import __version__
 from screening.errors import InputError, ScreeningError
+from screening.safe_io import redact
 from screening.interfaces.argtypes import bounded_float
 
 
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         check_options_apply(args)
         return _dispatch(args)
     except ScreeningError as exc:
-        print(f"screening: error: {exc}", file=sys.stderr)
+        print(f"screening: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Terminated:
         print("screening: terminated", file=sys.stderr)
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line unless debugging
         if os.environ.get("SCREENING_DEBUG"):
             traceback.print_exc()
-        print(f"screening: internal error: {type(exc).__name__}: {exc} "
+        print(f"screening: internal error: {type(exc).__name__}: {redact(' '.join(str(exc).split()))[:300]} "
               "(set SCREENING_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1
     finally:

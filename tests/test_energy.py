@@ -269,7 +269,7 @@ def test_text_output_and_no_relax(cache_env, tmp_path, capsys):
     code, out, err = run_cli(capsys, "energy", str(path), "--no-relax")
     assert code == 0, err
     assert "formation energy:" in out and "held-out MAE" in out and "relaxation:            none" in out
-    assert "window at its own energy:" in out and "sevennet" in out
+    assert "at its own energy:\n    window: " in out and "sevennet" in out
     assert "calibration: shipped with the package" in out
 
 

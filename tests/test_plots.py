@@ -225,3 +225,12 @@ def test_global_matplotlib_state_untouched(tmp_path, profile_window):
     plot_voltage_profile(profile_window, tmp_path / "p.svg")
     assert matplotlib.get_backend() == backend
     assert dict(matplotlib.rcParams) == rc
+
+
+def test_profile_of_a_compound_unstable_everywhere_says_so(table, tmp_path):
+    """Li6PS5Cl at its own (above-hull) energy has no window: the plot says so instead of a window band."""
+    window, _ = analyse_window(table, parse_formula("Li6PS5Cl"), as_is=True)
+    assert window.decomposes_at_every_potential
+    svg = plot_voltage_profile(window, str(tmp_path / "profile.svg"))
+    check_svg(svg, "decomposes at every potential", "decomposes at every Li potential")
+    assert "\u2588\u2588 stable window" not in " ".join(ET.parse(svg).getroot().itertext())  # no band

@@ -136,3 +136,24 @@ def test_quote_is_short_for_huge_values():
     assert len(quote("x" * 10**6)) < 100
     assert len(quote(list(range(10**6)))) < 100
     assert "\n" not in quote("a\nb")
+
+
+@pytest.mark.parametrize("error", [RuntimeError, "screening"])
+def test_the_last_resort_error_line_redacts_secrets(monkeypatch, capsys, error):
+    """A bug's message (or an error's) that quotes a registered key or a URL's password never prints it."""
+    from screening import cli
+    from screening.errors import DataError
+    from screening.safe_io import register_secret
+
+    secret = "k3y" + "Q" * 29
+    register_secret(secret)
+
+    def broken(args):
+        text = f"boom with {secret} at http://alice:hunter2@127.0.0.1:9/x\nand a second line"
+        raise (RuntimeError(text) if error is RuntimeError else DataError(text))
+
+    monkeypatch.setattr(cli, "_dispatch", broken)
+    code = cli.main(["library"])
+    err = capsys.readouterr().err
+    assert code == (1 if error is RuntimeError else 2)
+    assert secret not in err and "hunter2" not in err and "boom" in err

@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass
 
 from screening.errors import InputError
 from screening.safe_io import LIMITS, quote
-from screening.screen.config import config_from_dict
+from screening.screen.config import MAX_SHARDS, config_from_dict
 
-MAX_SHARDS = 1000  # shard files (and evaluate jobs) per run
 MAX_WORKERS_PER_JOB = 1024  # dask processes inside one evaluate job
 DEFAULT_SHARDS = 8
 # a run name becomes the folder results/<run>/ and appears in every job's command line

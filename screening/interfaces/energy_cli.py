@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from screening.errors import InputError
+from screening.interfaces.answer_text import window_lines
 from screening.interfaces.argtypes import bounded_float, bounded_int
 from screening.provenance import clean_numbers
 
@@ -212,10 +213,9 @@ def run_energy(args) -> dict:
     if stab.competing_phases:
         lines.append(f"  competing phases:      {_phases(stab.competing_phases)}")
     if window is not None:
-        lines += [f"  window at its own energy: {_fmt(window.reduction_potential, ' V', 3)} to "
-                  f"{_fmt(window.oxidation_potential, ' V', 3)} vs Li/Li+",
-                  f"    below the reduction limit:  {_phases(window.reduction_products)}",
-                  f"    above the oxidation limit:  {_phases(window.oxidation_products)}"]
+        # the same words as `screening window` (a window that decomposes at every potential, zero width)
+        lines.append("  at its own energy:")
+        lines += ["  " + line for line in window_lines(window, in_data=result.data_energy is not None)]
     elif result.window_error:
         lines.append(f"  window:                {result.window_error}")
     if save is not None:

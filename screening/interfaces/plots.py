@@ -326,7 +326,10 @@ def plot_voltage_profile(window: Window, path) -> Path:
         grid = fig.add_gridspec(1, 2, width_ratios=[1.6, 1])
         ax, key_ax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
         key = [("\u2500\u2500 equilibrium potential (V vs Li/Li\u207a)", "#08519c", "bold")]
-        if red is not None and ox is not None and ox - red < 1e-3:
+        everywhere = bool(getattr(window, "decomposes_at_every_potential", False))
+        if everywhere:
+            key.append(("no stable window: decomposes at every Li potential", "#a50f15", "bold"))
+        elif red is not None and ox is not None and ox - red < 1e-3:
             ax.axhline(red, color="#31a354", lw=2.5, alpha=0.6)
             key.append((f"\u2500\u2500 zero-width window at {red:.2f} V", "#31a354", "bold"))
         elif red is not None:
@@ -368,7 +371,8 @@ def plot_voltage_profile(window: Window, path) -> Path:
             ax.plot(*zip(*points), "o", color="#08519c", ms=4)
             _label_points(ax, points, names, [direction] * len(names), ["#08306b"] * len(names))
         _key(key_ax, key)
-        fig.suptitle(f"Li uptake/release profile of {window.formula} (method: {window.method})",
+        fig.suptitle(f"Li uptake/release profile of {window.formula} (method: {window.method})"
+                     + (": decomposes at every potential" if everywhere else ""),
                      fontsize=11, weight="bold")
         return _save(fig, *target)
 

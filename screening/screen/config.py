@@ -21,6 +21,7 @@ from screening.screen.materials import resolve_material
 from screening.screen.stacks import SEED_STACKS, Stack, make_stack
 
 STACK_KEYS = {"electrode", "electrolyte", "potential", "side", "name"}
+MAX_SHARDS = 1000  # shard files (and evaluate jobs) per workflow run
 
 DEFAULT_THRESHOLDS = {
     # criterion: (column, minimum or maximum, default value); None disables a criterion
@@ -224,7 +225,7 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     cfg.chunk_size = _int(execution.get("chunk_size", 48), "chunk_size", source, 1, 100000)
     workflow = raw.get("workflow", {}) or {}
     _check_keys(workflow, {"shards", "workers_per_job"}, f"{source}: workflow")
-    _int(workflow.get("shards", 8), "shards", source, 1, 10000)
+    _int(workflow.get("shards", 8), "shards", source, 1, MAX_SHARDS)
     _int(workflow.get("workers_per_job", 0), "workers_per_job", source, 0, 1024)
     return cfg
 
