@@ -48,11 +48,27 @@ def evaluate_rows(config: ScreenConfig, table, candidates, workers=None, schedul
     return execute(tasks, workers=workers, scheduler=scheduler, progress=progress)
 
 
-def rank_rows(config: ScreenConfig, rows: list[dict], bare: dict[str, dict]) -> pd.DataFrame:
+def load_properties():
+    """The property files beside the data (band gaps, ALD list, conductivities; each optional)."""
+    from screening.screen.annotate import PropertySet
+
+    return PropertySet.load()
+
+
+def rank_rows(config: ScreenConfig, rows: list[dict], bare: dict[str, dict], properties=None) -> pd.DataFrame:
     if not rows:
         raise InputError("no candidate passed the enumeration filters: nothing to rank")
-    frame = rank(rows, bare, config.thresholds, config.score_weights, [s.name for s in config.stacks])
+    frame = rank(rows, bare, config.thresholds, config.score_weights, [s.name for s in config.stacks],
+                 properties=properties)
     return round_frame(frame)
+
+
+def ranking_summary(config: ScreenConfig, frame: pd.DataFrame, properties) -> dict:
+    """Provenance of the ranking: the property files used and the funnel per stack."""
+    from screening.screen.rank import funnel
+
+    return {"properties": properties.provenance() if properties is not None else None,
+            "funnel_order": list(config.funnel_order), "funnel": funnel(frame, list(config.funnel_order))}
 
 
 def round_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -189,9 +205,11 @@ def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
         if bar:
             bar.close()
     bare = bare_pairs(table, config.stacks)
-    frame = rank_rows(config, rows, bare)
+    properties = load_properties()
+    frame = rank_rows(config, rows, bare, properties)
     elapsed = time.perf_counter() - started
     used = workers if workers is not None else (config.workers if config.workers is not None else default_workers())
     write_run_folder(out_dir, frame, provenance(config, table, len(candidates), bare, {
-        "execution": {"workers": used, "scheduler": scheduler, "seconds": round(elapsed, 1)}}))
+        "execution": {"workers": used, "scheduler": scheduler, "seconds": round(elapsed, 1)},
+        **ranking_summary(config, frame, properties)}))
     return frame

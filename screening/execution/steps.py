@@ -20,7 +20,8 @@ from screening.errors import DataError, InputError
 from screening.execution.parts import (current_code_digest, keep_reusable, load_reusable, mismatch, part_bytes,
                                        read_part, sha256_bytes, shard_lock)
 from screening.execution.runner import execute, group_chunks, make_tasks
-from screening.execution.screen_run import provenance, rank_rows, write_json, write_rankings
+from screening.execution.screen_run import (load_properties, provenance, rank_rows, ranking_summary, write_json,
+                                            write_rankings)
 from screening.execution.workflow_config import MAX_SHARDS
 from screening.provenance import code_digest
 from screening.safe_io import loads_json, quote, read_bytes
@@ -219,10 +220,12 @@ def rank_parts(config: ScreenConfig, part_paths: list[Path], out_dir: Path, n_ca
     rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in rows]
     table = config.table()
     bare = bare_pairs(table, config.stacks)
-    frame = rank_rows(config, rows, bare)
+    properties = load_properties()
+    frame = rank_rows(config, rows, bare, properties)
     count = n_candidates if n_candidates is not None else int(frame["candidate"].nunique())
     payload = provenance(config, table, count, bare, {"execution": {"workflow": "snakemake",
-                                                                   "shards": len(part_paths)}})
+                                                                   "shards": len(part_paths)},
+                                                      **ranking_summary(config, frame, properties)})
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_rankings(frame, out_dir)

@@ -20,7 +20,7 @@ from screening.data.snapshot import atomic_write_bytes
 from screening.data.sources import load_table, selection_of
 from screening.errors import DataError, InputError
 from screening.safe_io import loads_json, quote, read_bytes, read_text
-from screening.screen.rank import CRITERIA
+from screening.screen.rank import CRITERIA, PROPERTY_CRITERIA
 
 TOP = 10
 MAX_PROVENANCE_BYTES = 64 << 20
@@ -35,20 +35,31 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "stack"
 
 
-def funnel(frame: pd.DataFrame, stack: str, thresholds: dict) -> list[tuple[str, int]]:
+def funnel(frame: pd.DataFrame, stack: str, thresholds: dict, order=None) -> list[tuple[str, int]]:
     """Candidates left after each enabled criterion, in order, for one stack."""
     rows = frame[frame["stack"] == stack]
     steps = [("candidates", len(rows))]
     mask = pd.Series(True, index=rows.index)
-    for name in CRITERIA:
-        if thresholds.get(name) is None or f"pass_{name}" not in rows:
+    known = list(CRITERIA) + list(PROPERTY_CRITERIA)
+    if isinstance(order, list):  # from provenance.json: only names it may hold
+        order = [n for n in order if isinstance(n, str) and n in known]
+    for name in order or known:
+        if thresholds.get(name) is None or f"pass_{name}" not in rows or rows[f"pass_{name}"].isna().all():
             continue
-        mask &= rows[f"pass_{name}"].astype(bool)
+        mask &= rows[f"pass_{name}"].fillna(True).astype(bool)
         steps.append((f"{name} ({_limit_text(name, thresholds[name])})", int(mask.sum())))
     return steps
 
 
-def _limit_text(name: str, value: float) -> str:
+_PROPERTY_LIMITS = {"band_gap": lambda v: f">= {v:g} eV (PBE)",
+                    "interphase": lambda v: "no mixed-conducting interphase",
+                    "ald_evidence": lambda v: f"ALD evidence at least '{v}'",
+                    "practicality": lambda v: "no practicality flag"}
+
+
+def _limit_text(name: str, value) -> str:
+    if name in _PROPERTY_LIMITS:
+        return _PROPERTY_LIMITS[name](value)
     column, direction = CRITERIA[name]
     unit = {"window_shortfall": "V", "rxn_electrolyte_open": "eV/non-Li atom",
             "rxn_electrode": "eV/atom closed, eV/non-Li atom open"}.get(name, "eV/atom")
@@ -143,7 +154,7 @@ def write_report(run_dir: Path) -> Path:
                      f"{_num(bare.get('bare_rxn'))} eV/atom closed "
                      f"({html.escape(bare.get('bare_rxn_products') or 'no reaction')}); "
                      f"{_num(bare.get('bare_rxn_open'))} eV per non-Li atom open to Li.</p>")
-        parts.append(_funnel_html(funnel(frame, name, thresholds)))
+        parts.append(_funnel_html(funnel(frame, name, thresholds, prov.get("funnel_order"))))
         parts.append(_top_table(stack_rows.head(TOP), thresholds))
         for title, png in _plots_for_stack(frame, stack_rows, stack_info, table, plots_dir):
             parts.append(f"<figure>{_img(png, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
@@ -188,6 +199,10 @@ def check_provenance(prov) -> dict:
                             f"not {quote(value)}")
         out[key] = value
     for name, limit in out["thresholds"].items():
+        if name in ("interphase", "practicality") and limit in (None, True):
+            continue
+        if name == "ald_evidence" and limit in (None, "components", "reported"):
+            continue
         if limit is not None and not _is_real(limit):
             raise DataError(f"{where}: threshold {quote(name)} must be a number or null, not {quote(limit)}")
     for key in ("user_entry_files", "user_supplied_entries"):
@@ -304,7 +319,10 @@ def _top_table(rows: pd.DataFrame, thresholds: dict) -> str:
                ("E_rxn electrode, worst (eV/atom)", "rxn_electrode_worst", "pass_rxn_electrode"),
                ("E_rxn electrolyte (eV/atom)", "rxn_electrolyte", "pass_rxn_electrolyte"),
                ("E_rxn electrolyte open (eV/non-Li atom)", "rxn_electrolyte_open", "pass_rxn_electrolyte_open"),
-               ("score", "score", None), ("notes", "proxy_for", None)]
+               ("band gap (eV)", "band_gap", "pass_band_gap"), ("ALD", "ald_evidence", "pass_ald_evidence"),
+               ("interphase (worst)", "interphase_worst", "pass_interphase"),
+               ("flags", "practicality_flags", "pass_practicality"),
+               ("score", "score", None), ("failed", "failed_criteria", None), ("notes", "proxy_for", None)]
     head = "".join(f"<th>{html.escape(c[0])}</th>" for c in columns)
     body = []
     for _, row in rows.iterrows():

@@ -63,14 +63,21 @@ def run_screen(args) -> dict:
                 progress_factory=progress_factory, limit=args.limit)
     top = frame[frame["rank"] <= args.top]
     columns = ["stack", "rank", "candidate", "formula", "passes_all", "e_above_hull", "reduction_potential",
-               "oxidation_potential", "rxn_electrode_worst", "rxn_electrolyte", "score"]
+               "oxidation_potential", "rxn_electrode_worst", "rxn_electrolyte", "band_gap", "ald_evidence",
+               "interphase_worst", "score", "failed_criteria"]
+    columns = [c for c in columns if c in frame.columns]
+    from screening.screen.rank import funnel
+
+    funnels = funnel(frame, list(config.funnel_order))
     lines = [f"wrote {out}/rankings.parquet, rankings.csv, provenance.json "
              f"({frame['candidate'].nunique()} candidates x {frame['stack'].nunique()} stacks)"]
     for stack, rows in top.groupby("stack", sort=False):
         passing = int(frame[(frame["stack"] == stack) & frame["passes_all"]].shape[0])
         lines.append(f"\n{stack}: {passing} candidates pass every criterion")
+        lines.append("  funnel: " + " -> ".join(f"{step['criterion']} {step['remaining']}"
+                                                for step in funnels.get(stack, [])))
         lines.append(rows[columns[1:]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    payload = {"run_folder": str(out), "n_candidates": int(frame["candidate"].nunique()),
+    payload = {"run_folder": str(out), "n_candidates": int(frame["candidate"].nunique()), "funnel": funnels,
                "top": clean_numbers(top[columns].to_dict(orient="records"))}
     return {"json": payload, "text": "\n".join(lines)}
 

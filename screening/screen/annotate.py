@@ -38,7 +38,7 @@ class PropertySet:
         gaps = load_band_gaps(energies=energies)
         ald = load_ald_list()
         conductivities = load_conductivities()
-        notes = [f"no {what} file: the {cols} columns are null" for what, cols, value in (
+        notes = [f"no {what} file: the {cols} columns are null and their criteria off" for what, cols, value in (
             ("band-gap", "band_gap/electronic_insulator/interphase", gaps),
             ("ALD list", "ald_evidence", ald),
             ("Li-conductivity", "li_conductivity", conductivities)) if value is None]
@@ -86,3 +86,68 @@ def candidate_properties(comp, properties: PropertySet, decomposition=None) -> d
             row["li_conductivity"] = measured.value
             row["li_conductivity_bound"] = measured.bound or ""
     return row
+
+
+# Reaction columns of a screen row whose products are judged for the interphase they form.
+REACTION_LABELS = ("electrode", "electrode_open", "electrolyte", "electrolyte_open")
+
+
+def _phases_of(text: str) -> list[str]:
+    """Formulas of a products text ('0.5 Li2O + Li3P' -> ['Li2O', 'Li3P'])."""
+    phases = []
+    for part in text.split(" + ") if text else []:
+        bits = part.split(" ")
+        phases.append(bits[-1])
+    return phases
+
+
+def annotate_frame(frame, properties: PropertySet, magnitude: float | None = None):
+    """The screen rows with PROPERTY_COLUMNS and, per reaction column, `interphase_<label>` (type) and
+    `interphase_<label>_conducting` (phases), judged on the most negative mixture's products when its
+    energy is below `magnitude` (eV/atom, or eV per non-Li atom open to Li); `interphase_worst` over
+    the four. A hypothetical candidate without a gap of its own takes the smallest gap of its hull
+    phases (`decomposition` column). New columns; the frame is changed in place and returned."""
+    import pandas as pd
+
+    from screening.screen.interphase import DEFAULT_MAGNITUDE, TYPES, classify
+
+    magnitude = DEFAULT_MAGNITUDE if magnitude is None else magnitude
+    per_formula: dict[str, dict] = {}
+    decompositions = frame["decomposition"] if "decomposition" in frame.columns else pd.Series([""] * len(frame))
+    for formula, decomposition in zip(frame["formula"], decompositions):
+        if formula not in per_formula:
+            phases = {p: 1.0 for p in _phases_of(decomposition or "")}
+            per_formula[formula] = candidate_properties(formula, properties, phases or None)
+    for column in PROPERTY_COLUMNS:
+        frame[column] = [per_formula[f][column] for f in frame["formula"]]
+    gap_cache: dict = {}
+
+    def gap_of(comp):
+        key = comp.reduced_formula
+        if key not in gap_cache:
+            gap_cache[key] = properties.gap_of(comp).gap if properties.gaps is not None else None
+        return gap_cache[key]
+
+    judged: dict[str, tuple[str, str]] = {}
+    worst = [0] * len(frame)
+    for label in REACTION_LABELS:
+        types, conducting = [], []
+        for i, (energy, products) in enumerate(zip(frame[f"rxn_{label}"], frame[f"rxn_{label}_products"])):
+            if energy is None or energy != energy or energy >= magnitude or not products:
+                kind, names = "stable", ""
+            else:
+                key = (products, label.endswith("_open"))
+                if key not in judged:
+                    phases = _phases_of(products)
+                    if key[1]:  # open to Li: the Li it gives up goes to the reservoir, not the interphase
+                        phases = [p for p in phases if p != "Li"]
+                    found = classify(phases, gap_of, properties.gap_threshold)
+                    judged[key] = (found.type, ",".join(found.conducting_phases))
+                kind, names = judged[key]
+            types.append(kind)
+            conducting.append(names)
+            worst[i] = max(worst[i], TYPES.index(kind))
+        frame[f"interphase_{label}"] = types
+        frame[f"interphase_{label}_conducting"] = conducting
+    frame["interphase_worst"] = [TYPES[k] for k in worst]
+    return frame

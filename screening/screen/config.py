@@ -30,7 +30,14 @@ DEFAULT_THRESHOLDS = {
     "rxn_electrode": -0.05,  # eV/atom, at least: worst of closed (discharged) and open (charged)
     "rxn_electrolyte": -0.05,  # eV/atom, at least: closed system
     "rxn_electrolyte_open": None,  # eV/non-Li atom, at least: open to Li at the electrode potential
+    # property criteria (screening.screen.rank): off unless set
+    "band_gap": None,  # eV (PBE), at least: the coating insulates electrons (Xiao 2019: 0.5)
+    "interphase": None,  # true: no mixed-conducting interphase with the electrode or the electrolyte
+    "ald_evidence": None,  # "components" or "reported": at least that evidence of an ALD process
+    "practicality": None,  # true: no practicality flag (hydrous, nitrate, toxic, scarce, ...)
 }
+FUNNEL_ORDER = ("e_above_hull", "band_gap", "window_shortfall", "rxn_electrode", "rxn_electrolyte",
+                "rxn_electrolyte_open", "interphase", "ald_evidence", "practicality")
 DEFAULT_SCORE_WEIGHTS = {"window_shortfall": 0.1}  # eV/atom per V of window shortfall
 
 
@@ -52,6 +59,7 @@ class ScreenConfig:
     stack_specs: list[dict] = field(default_factory=list)
     thresholds: dict = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     score_weights: dict = field(default_factory=lambda: dict(DEFAULT_SCORE_WEIGHTS))
+    funnel_order: tuple[str, ...] = FUNNEL_ORDER
     workers: int | None = None
     chunk_size: int = 48
     raw: dict = field(default_factory=dict)
@@ -100,7 +108,7 @@ class ScreenConfig:
         return merged
 
 
-_TOP_KEYS = {"run", "entries", "user_entries", "user_scheme", "candidates", "stacks", "thresholds",
+_TOP_KEYS = {"run", "entries", "user_entries", "user_scheme", "candidates", "stacks", "thresholds", "funnel",
              "score_weights", "execution", "workflow", "user_mode", "exclude_entries"}
 _CANDIDATE_KEYS = {"data", "grids", "amorphisation_penalty", "charge_balanced", "library",
                    "max_e_above_hull"}
@@ -214,7 +222,26 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
         raise InputError(f"{source}: 'thresholds' must be a mapping")
     _check_keys(thresholds, set(DEFAULT_THRESHOLDS), f"{source}: thresholds")
     for key, value in thresholds.items():
-        cfg.thresholds[key] = None if value is None else _number(value, f"threshold {key}", source, -20, 20)
+        if value is None:
+            cfg.thresholds[key] = None
+        elif key in ("interphase", "practicality"):
+            cfg.thresholds[key] = _bool(value, f"threshold {key}", source) or None
+        elif key == "ald_evidence":
+            if value not in ("components", "reported"):
+                raise InputError(f"{source}: threshold ald_evidence must be 'components', 'reported' or null, "
+                                 f"got {_q(value)}")
+            cfg.thresholds[key] = value
+        elif key == "band_gap":
+            cfg.thresholds[key] = _number(value, f"threshold {key}", source, 0, 20)
+        else:
+            cfg.thresholds[key] = _number(value, f"threshold {key}", source, -20, 20)
+    funnel = raw.get("funnel")
+    if funnel is not None:
+        if (not isinstance(funnel, list) or not all(isinstance(n, str) for n in funnel)
+                or len(set(funnel)) != len(funnel) or set(funnel) - set(DEFAULT_THRESHOLDS)):
+            raise InputError(f"{source}: 'funnel' must list criteria once each, from: "
+                             f"{', '.join(DEFAULT_THRESHOLDS)}")
+        cfg.funnel_order = tuple(funnel) + tuple(n for n in FUNNEL_ORDER if n not in funnel)
     weights = raw.get("score_weights", {}) or {}
     _check_keys(weights, set(DEFAULT_SCORE_WEIGHTS), f"{source}: score_weights")
     for key, value in weights.items():

@@ -133,6 +133,7 @@ def _evaluate_one(systems: _Systems, candidate: Candidate, stacks: list[Stack],
         "proxy_for": candidate.proxy_for or "", "n_elements": len(candidate.elements),
         "anion_class": anion_class(comp), "contains_li": has_li,
         "e_above_hull": e_above, "decomposition_energy": stab.decomposition_energy,
+        "decomposition": " + ".join(sorted(stab.decomposition)),  # its hull phases (for a hypothetical's gap)
         "reduction_potential": window.reduction_potential if window else None,
         "oxidation_potential": window.oxidation_potential if window else None,
         "reduction_products": products_text(window.reduction_products) if window else "",

@@ -12,6 +12,16 @@ Score (lower is better, eV/atom): e_above_hull + |negative parts of the four rea
 (e_above_hull, window_shortfall, -rxn_electrode, -rxn_electrolyte, -rxn_electrolyte_open), 1 = front.
 Order within a stack: criteria failed, Pareto rank, score, candidate name, formula.
 Column `elements`: the candidate's element symbols, sorted and joined by '-' ("Al-Li-O"), to filter on.
+
+Property criteria (with a PropertySet; screening.screen.annotate adds the columns), each off when None:
+- band_gap >= threshold (eV, PBE): the coating is an electronic insulator; no gap known fails;
+- interphase: true = no mixed-conducting interphase with the electrode or the electrolyte (closed or
+  open to Li; the most negative mixture's products, reactions below -0.025 eV/atom);
+- ald_evidence: "components" (or "reported"): at least that ALD evidence;
+- practicality: true = no practicality flag (hydrous, nitrate, toxic, scarce, ...).
+`failed_criteria` names the failed criteria of each row. Ties (same criteria failed, Pareto rank and
+score) are broken by margins, not names: the larger window margin around the electrode potential
+(`window_margin`, V, capped at 5), then the larger band gap, then name.
 """
 
 from __future__ import annotations
@@ -37,12 +47,16 @@ NUMERIC_COLUMNS = ["potential", "e_above_hull", "decomposition_energy", "reducti
 OBJECTIVES = ["e_above_hull", "window_shortfall", "rxn_electrode_worst", "rxn_electrolyte",
               "rxn_electrolyte_open"]
 TEXT_COLUMNS = ["stack", "candidate", "formula"]
+PROPERTY_CRITERIA = ("band_gap", "interphase", "ald_evidence", "practicality")
+ALD_LEVELS = {"none": 0, "components": 1, "reported": 2}
+MARGIN_CAP = 5.0  # V: a window wider than this beyond the electrode potential counts as this wide
 _SIGNS = np.array([1.0, 1.0, -1.0, -1.0, -1.0])  # minimise each of sign * column
 
 
 def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dict,
-         stack_order: list[str]) -> pd.DataFrame:
-    """The rankings table: one row per (stack, candidate), sorted.
+         stack_order: list[str], properties=None) -> pd.DataFrame:
+    """The rankings table: one row per (stack, candidate), sorted. `properties`: a PropertySet for the
+    property columns and criteria (None: neither).
 
     Rows come from evaluated shards (files): DataError, one line, when they are not rows of this screen.
     """
@@ -51,6 +65,10 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
         return frame
     _check_rows(frame, stack_order)
     frame["elements"] = _element_systems(frame["formula"])
+    if properties is not None:
+        from screening.screen.annotate import annotate_frame
+
+        annotate_frame(frame, properties)
     frame["rxn_electrode_worst"] = frame[["rxn_electrode", "rxn_electrode_open"]].min(axis=1, skipna=True)
     for key in ("bare_rxn", "bare_rxn_products", "bare_rxn_open", "bare_rxn_open_products"):
         frame[key] = frame["stack"].map({name: values[key] for name, values in bare.items()})
@@ -69,6 +87,19 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
             ok = values.isna() | (values >= limit - 1e-9)  # undefined reaction (same phase): no reaction
         frame[f"pass_{name}"] = ok.to_numpy()
         failed += (~ok).to_numpy().astype(int)
+    for name in PROPERTY_CRITERIA:
+        setting = thresholds.get(name)
+        ok = (_property_pass(frame, name, setting)
+              if setting not in (None, False) and _available(properties, name) else None)
+        if ok is None:
+            frame[f"pass_{name}"] = pd.NA
+            continue
+        frame[f"pass_{name}"] = ok
+        failed += (~ok).astype(int)
+    names = [n for n in list(CRITERIA) + list(PROPERTY_CRITERIA) if f"pass_{n}" in frame.columns]
+    passes = {n: frame[f"pass_{n}"].to_numpy() for n in names}
+    frame["failed_criteria"] = [",".join(n for n in names if passes[n][i] is not pd.NA and not passes[n][i])
+                                for i in range(len(frame))]
     frame["criteria_failed"] = failed
     frame["passes_all"] = failed == 0
     reaction_sum = sum(frame[c].astype(float).fillna(0.0).clip(upper=0.0).abs()
@@ -82,13 +113,74 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
     for stack, index in frame.groupby("stack", sort=False).groups.items():
         frame.loc[index, "pareto_rank"] = pareto_ranks(_objective_matrix(frame.loc[index]))
     frame["stack_order"] = frame["stack"].map({name: i for i, name in enumerate(stack_order)})
-    frame = frame.sort_values(["stack_order", "criteria_failed", "pareto_rank", "score", "candidate",
-                               "formula"], kind="mergesort").reset_index(drop=True)
+    frame["window_margin"] = _window_margin(frame)
+    frame["_margin_key"] = -frame["window_margin"].round(6)
+    gaps = frame["band_gap"].astype(float) if "band_gap" in frame.columns else pd.Series(0.0, index=frame.index)
+    frame["_gap_key"] = -gaps.fillna(-1.0).round(4)
+    frame = frame.sort_values(["stack_order", "criteria_failed", "pareto_rank", "score", "_margin_key",
+                               "_gap_key", "candidate", "formula"], kind="mergesort").reset_index(drop=True)
+    frame = frame.drop(columns=["_margin_key", "_gap_key"])
     frame["rank"] = frame.groupby("stack", sort=False).cumcount() + 1
     frame = frame.drop(columns=["stack_order"])
     front = ["stack", "rank", "candidate", "formula", "elements", "passes_all", "criteria_failed",
              "pareto_rank", "score"]
     return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def _window_margin(frame: pd.DataFrame) -> pd.Series:
+    """V by which the window extends beyond the electrode potential on its nearer side (negative when it
+    misses; capped at MARGIN_CAP; no oxidation limit counts as the cap)."""
+    v = frame["potential"].astype(float)
+    red = frame["reduction_potential"].astype(float)
+    ox = frame["oxidation_potential"].astype(float).fillna(v + MARGIN_CAP)
+    margin = np.minimum(v - red, ox - v).clip(upper=MARGIN_CAP)
+    return margin.fillna(-MARGIN_CAP)  # no window at all
+
+
+def _available(properties, name: str) -> bool:
+    """Is the data a property criterion needs loaded? (Without a file, its criterion is off: the
+    PropertySet's notes say so.)"""
+    if properties is None:
+        return False
+    if name in ("band_gap", "interphase"):
+        return properties.gaps is not None
+    if name == "ald_evidence":
+        return properties.ald is not None
+    return True
+
+
+def _property_pass(frame: pd.DataFrame, name: str, setting) -> np.ndarray:
+    """Pass (bool per row) of a property criterion at its setting."""
+    if name == "band_gap":
+        gaps = frame["band_gap"].astype(float)
+        return (gaps >= float(setting) - 1e-9).fillna(False).to_numpy(dtype=bool)
+    if name == "interphase":
+        conducting = np.zeros(len(frame), dtype=bool)
+        for label in ("electrode", "electrode_open", "electrolyte", "electrolyte_open"):
+            conducting |= (frame[f"interphase_{label}"] == "mixed-conducting").to_numpy()
+        return ~conducting
+    if name == "ald_evidence":
+        need = ALD_LEVELS[setting]
+        levels = frame["ald_evidence"].map(lambda e: ALD_LEVELS.get(e, -1) if isinstance(e, str) else -1)
+        return (levels >= need).to_numpy(dtype=bool)
+    return (frame["practicality_flags"].fillna("") == "").to_numpy(dtype=bool)
+
+
+def funnel(frame: pd.DataFrame, order: list[str]) -> dict[str, list[dict]]:
+    """Per stack, the candidates left after each enabled criterion, applied in `order`:
+    {stack: [{"criterion": "candidates", "remaining": n}, {"criterion": name, "remaining": m}, ...]}."""
+    out = {}
+    for stack, rows in frame.groupby("stack", sort=False):
+        alive = np.ones(len(rows), dtype=bool)
+        steps = [{"criterion": "candidates", "remaining": int(len(rows))}]
+        for name in order:
+            column = f"pass_{name}"
+            if column not in rows.columns or rows[column].isna().all():
+                continue
+            alive &= rows[column].fillna(True).to_numpy(dtype=bool)
+            steps.append({"criterion": name, "remaining": int(alive.sum())})
+        out[stack] = steps
+    return out
 
 
 def _check_rows(frame: pd.DataFrame, stack_order: list[str]) -> None:

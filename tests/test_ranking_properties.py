@@ -1,0 +1,152 @@
+"""Rankings a coating researcher acts on (issue 13): property columns, interphase types of every reaction
+column, the property criteria, failed_criteria, ties broken by margins, the funnel."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from screening.cli import main
+from screening.errors import InputError
+from screening.screen.annotate import PropertySet, annotate_frame
+from screening.screen.config import config_from_dict
+from screening.screen.rank import funnel, rank
+
+STACKS = ["X|Y"]
+THERMO = {"e_above_hull": 0.025, "window_shortfall": 0.0, "rxn_electrode": -0.05, "rxn_electrolyte": -0.05,
+          "rxn_electrolyte_open": None}
+ALL_ON = dict(THERMO, band_gap=0.5, interphase=True, ald_evidence="components", practicality=True)
+
+
+@pytest.fixture(scope="module")
+def properties():
+    props = PropertySet.load()
+    if props.gaps is None or props.ald is None:
+        pytest.skip("the property files are not beside the data")
+    return props
+
+
+def _row(candidate, formula, **values):
+    row = {"stack": "X|Y", "side": "cathode", "potential": 4.3, "candidate": candidate, "formula": formula,
+           "hypothetical": False, "proxy_for": "", "e_above_hull": 0.0, "decomposition_energy": -0.1,
+           "decomposition": formula, "reduction_potential": 1.0, "oxidation_potential": 5.0,
+           "window_shortfall": 0.0}
+    for label in ("electrode", "electrode_open", "electrolyte", "electrolyte_open"):
+        row.update({f"rxn_{label}": 0.0, f"rxn_{label}_products": "", f"rxn_{label}_x": None})
+    row.update(values)
+    return row
+
+
+def test_interphase_types_of_each_reaction_column(properties):
+    rows = pd.DataFrame([
+        # Li | Li3PS4's products: Li2S and Li3P insulate (passivating)
+        _row("a", "Li3PS4", rxn_electrode=-0.5, rxn_electrode_products="4 Li2S + Li3P"),
+        # Li-Ge alloys conduct (mixed-conducting, named)
+        _row("b", "Li10GeP2S12", rxn_electrode=-0.4, rxn_electrode_products="12 Li2S + 2 Li3P + Li15Ge4"),
+        # too small a reaction to judge
+        _row("c", "LiNbO3", rxn_electrolyte=-0.01, rxn_electrolyte_products="0.5 Li15Ge4"),
+        # open to Li: the Li released to the reservoir is not a phase of the interphase
+        _row("d", "Al2O3", rxn_electrolyte_open=-0.07, rxn_electrolyte_open_products="1.5 AlCl3 + 27 Li + 2 P2S7"),
+    ])
+    annotate_frame(rows, properties)
+    got = {c: rows.set_index("candidate").loc[c] for c in "abcd"}
+    assert got["a"]["interphase_electrode"] == "passivating"
+    assert got["b"]["interphase_electrode"] == "mixed-conducting"
+    assert "Li15Ge4" in got["b"]["interphase_electrode_conducting"].split(",")
+    assert got["c"]["interphase_electrolyte"] == "stable" and got["c"]["interphase_worst"] == "stable"
+    assert got["d"]["interphase_electrolyte_open"] != "mixed-conducting"
+    assert "Li" not in got["d"]["interphase_electrolyte_open_conducting"].split(",")
+    assert got["b"]["interphase_worst"] == "mixed-conducting"
+    assert got["a"]["band_gap"] > 2 and got["a"]["electronic_insulator"]
+
+
+def test_property_criteria_failed_criteria_and_funnel(properties):
+    rows = [
+        _row("LiNbO3", "LiNbO3"),  # passes all
+        _row("LiNO3", "LiNO3"),  # a nitrate: practicality flag
+        _row("LiCoO2", "LiCoO2", reduction_potential=5.0, window_shortfall=0.7),  # window misses, small gap?
+        _row("Li2O", "Li2O", rxn_electrode=-0.4, rxn_electrode_products="0.5 Li15Ge4 + Li2S"),  # conducting
+    ]
+    frame = rank(rows, {"X|Y": {"bare_rxn": None, "bare_rxn_products": "", "bare_rxn_open": None,
+                                "bare_rxn_open_products": ""}}, ALL_ON, {"window_shortfall": 0.1}, STACKS,
+                 properties=properties)
+    by = frame.set_index("candidate")
+    assert by.loc["LiNbO3", "failed_criteria"] == "" and bool(by.loc["LiNbO3", "passes_all"])
+    assert "practicality" in by.loc["LiNO3", "failed_criteria"].split(",")
+    assert "nitrate" in by.loc["LiNO3", "practicality_flags"]
+    assert by.loc["Li2O", "failed_criteria"].split(",") == ["rxn_electrode", "interphase"]
+    assert "window_shortfall" in by.loc["LiCoO2", "failed_criteria"].split(",")
+    assert frame["candidate"].iloc[0] == "LiNbO3"
+    # the funnel, by hand: 4 -> e_above_hull 4 -> band_gap (LiCoO2's PBE gap?) -> window (LiCoO2 out) ...
+    steps = funnel(frame, ["e_above_hull", "band_gap", "window_shortfall", "rxn_electrode", "rxn_electrolyte",
+                           "interphase", "ald_evidence", "practicality"])["X|Y"]
+    counts = {s["criterion"]: s["remaining"] for s in steps}
+    assert counts["candidates"] == 4 and counts["e_above_hull"] == 4
+    assert counts["window_shortfall"] <= 3 and counts["rxn_electrode"] == counts["window_shortfall"] - 1
+    assert counts["practicality"] == 1  # LiNbO3 alone
+    assert [s["criterion"] for s in steps][0] == "candidates"
+    assert list(counts.values()) == sorted(counts.values(), reverse=True)
+
+
+def test_property_criteria_off_without_their_files():
+    rows = [_row("LiNbO3", "LiNbO3"), _row("LiNO3", "LiNO3")]
+    frame = rank(rows, {}, ALL_ON, {}, STACKS, properties=PropertySet())  # no gap, ALD or conductivity file
+    assert frame["band_gap"].isna().all() and frame["ald_evidence"].isna().all()
+    for name in ("band_gap", "interphase", "ald_evidence"):
+        assert frame[f"pass_{name}"].isna().all(), name
+    assert frame.set_index("candidate").loc["LiNO3", "failed_criteria"] == "practicality"
+
+
+def test_ties_are_broken_by_margins_not_names(properties):
+    rows = [_row("A-narrow", "LiNbO3", oxidation_potential=4.35),  # 0.05 V beyond 4.3 V
+            _row("B-wide", "Li3PO4", oxidation_potential=4.9),
+            _row("C-widest-no-ox", "LiF", oxidation_potential=None)]
+    frame = rank(rows, {}, THERMO, {}, STACKS, properties=properties)
+    assert frame["score"].nunique() == 1  # a tie on the score
+    assert frame["candidate"].tolist() == ["C-widest-no-ox", "B-wide", "A-narrow"]
+    assert frame["window_margin"].tolist() == pytest.approx([3.3, 0.6, 0.05])
+
+
+@pytest.mark.parametrize("thresholds, words", [
+    ({"band_gap": -1}, "band_gap"), ({"band_gap": "wide"}, "band_gap"), ({"interphase": "yes"}, "interphase"),
+    ({"ald_evidence": "some"}, "ald_evidence"), ({"practicality": 1}, "practicality"),
+])
+def test_property_thresholds_are_checked(thresholds, words):
+    with pytest.raises(InputError, match=words):
+        config_from_dict({"thresholds": thresholds})
+
+
+def test_funnel_order_is_configurable_and_checked():
+    config = config_from_dict({"funnel": ["band_gap", "e_above_hull"]})
+    assert config.funnel_order[:2] == ("band_gap", "e_above_hull") and "practicality" in config.funnel_order
+    for bad in (["band_gap", "band_gap"], ["nope"], "band_gap"):
+        with pytest.raises(InputError, match="funnel"):
+            config_from_dict({"funnel": bad})
+
+
+def test_a_real_screen_records_the_funnel_and_properties(tmp_path, capsys, properties):
+    config = {"run": "small", "candidates": {"data": {"require": ["Li", "O"], "allow": ["Al", "B", "Nb"],
+                                                      "max_elements": 3}, "library": False},
+              "stacks": [{"electrode": "Li", "electrolyte": "LLZO"}],
+              "thresholds": {"band_gap": 0.5, "interphase": True, "ald_evidence": "components",
+                             "practicality": True}}
+    path = tmp_path / "c.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    assert main(["screen", "--config", str(path), "--out", str(tmp_path / "run"), "--workers", "0",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "funnel: candidates" in out
+    prov = json.loads((tmp_path / "run" / "provenance.json").read_text(encoding="utf-8"))
+    steps = prov["funnel"]["Li|LLZO"]
+    frame = pd.read_parquet(tmp_path / "run" / "rankings.parquet")
+    assert steps[0] == {"criterion": "candidates", "remaining": len(frame)}
+    assert steps[-1]["remaining"] == int(frame["passes_all"].sum())
+    assert prov["properties"]["band_gaps"]["sha256"]
+    top = frame[frame["passes_all"]]
+    assert (top["band_gap"] >= 0.5).all() and (top["practicality_flags"] == "").all()
+    assert not (top["interphase_worst"] == "mixed-conducting").any()
+    assert main(["report", "--run-dir", str(tmp_path / "run")]) == 0
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "band gap (eV)" in page and "ALD evidence at least" in page
