@@ -53,7 +53,7 @@ def rankings():
             "pass_e_above_hull": True, "pass_window_shortfall": shortfall == 0.0,
             "pass_rxn_electrode": True, "pass_rxn_electrolyte": i != 3, "pass_rxn_electrolyte_open": pd.NA,
             "e_above_hull": 0.0 if i != 4 else math.nan, "reduction_potential": 1.0 + 0.1 * i,
-            "oxidation_potential": ox, "window_shortfall": shortfall, "rxn_electrode_worst": -0.02 * i,
+            "oxidation_potential": ox, "window_shortfall": shortfall, "rxn_electrode": -0.02 * i, "rxn_electrode_open": -0.01 * i,
             "rxn_electrolyte": -0.011 * (i + 1), "rxn_electrolyte_open": -0.07, "bare_rxn": -0.449,
             "bare_rxn_open": -0.896})
     other = dict(rows[0], stack="Li|LLZO", side="anode", potential=0.0, bare_rxn_open=math.nan)

@@ -99,14 +99,65 @@ def test_property_criteria_off_without_their_files():
     assert frame.set_index("candidate").loc["LiNO3", "failed_criteria"] == "practicality"
 
 
-def test_ties_are_broken_by_margins_not_names(properties):
+def test_score_rewards_window_and_gap_then_ties_fall_to_margins(properties):
     rows = [_row("A-narrow", "LiNbO3", oxidation_potential=4.35),  # 0.05 V beyond 4.3 V
             _row("B-wide", "Li3PO4", oxidation_potential=4.9),
             _row("C-widest-no-ox", "LiF", oxidation_potential=None)]
-    frame = rank(rows, {}, THERMO, {}, STACKS, properties=properties)
-    assert frame["score"].nunique() == 1  # a tie on the score
-    assert frame["candidate"].tolist() == ["C-widest-no-ox", "B-wide", "A-narrow"]
+    frame = rank(rows, {}, THERMO, {}, STACKS, properties=properties).set_index("candidate")
+    assert frame.index.tolist() == ["C-widest-no-ox", "B-wide", "A-narrow"]
     assert frame["window_margin"].tolist() == pytest.approx([3.3, 0.6, 0.05])
+    # by hand: -0.01 * (min(4.3 - 1.0, 5) + min(ox - 4.3, 5)) - 0.005 * min(gap, 8)
+    for name, above in (("A-narrow", 0.05), ("B-wide", 0.6), ("C-widest-no-ox", 5.0)):
+        gap = min(frame.loc[name, "band_gap"], 8.0)
+        assert frame.loc[name, "score"] == pytest.approx(-0.01 * (3.3 + above) - 0.005 * gap, abs=1e-9)
+    # reaction energies and energy above hull still cost more than the rewards give
+    worse = rank([_row("C", "LiF", oxidation_potential=None, rxn_electrolyte=-0.2), _row("A", "LiNbO3")],
+                 {}, THERMO, {}, STACKS, properties=properties)
+    assert worse["candidate"].tolist() == ["A", "C"]
+    # without the rewards the scores tie and the window margin, then the gap, order them
+    flat = rank(rows, {}, THERMO, {"window_margin": 0.0, "band_gap": 0.0}, STACKS, properties=properties)
+    assert flat["score"].nunique() == 1
+    assert flat["candidate"].tolist() == ["C-widest-no-ox", "B-wide", "A-narrow"]
+
+
+def test_closed_and_open_electrode_reactions_are_separate_criteria():
+    thresholds = dict(THERMO, rxn_electrode_open=-0.05)
+    rows = [_row("closed", "LiNbO3", rxn_electrode=-0.07),  # eV/atom
+            _row("open", "Li3PO4", rxn_electrode_open=-0.07),  # eV per non-Li atom
+            _row("open-off", "LiF", rxn_electrode_open=-0.07)]
+    by = rank(rows, {}, thresholds, {}, STACKS).set_index("candidate")
+    assert by.loc["closed", "failed_criteria"] == "rxn_electrode"
+    assert by.loc["open", "failed_criteria"] == "rxn_electrode_open"
+    loose = rank(rows, {}, dict(thresholds, rxn_electrode_open=-0.1), {}, STACKS).set_index("candidate")
+    assert loose.loc["open-off", "failed_criteria"] == "" and loose.loc["closed", "failed_criteria"] == "rxn_electrode"
+    assert "rxn_electrode_worst" not in by.columns
+
+
+def test_window_limit_criteria_whatever_the_stack():
+    thresholds = dict(THERMO, window_shortfall=None, reduction_limit=2.7, oxidation_limit=4.0)
+    rows = [_row("inside", "LiNbO3", reduction_potential=1.5, oxidation_potential=4.2),
+            _row("red-high", "Li3PO4", reduction_potential=2.9, oxidation_potential=4.5),
+            _row("ox-low", "LiF", reduction_potential=0.0, oxidation_potential=3.9),
+            _row("no-ox", "Li2O", reduction_potential=0.0, oxidation_potential=None),
+            _row("no-window", "Li", reduction_potential=None, oxidation_potential=None)]
+    by = rank(rows, {}, thresholds, {}, STACKS).set_index("candidate")
+    assert by.loc["inside", "failed_criteria"] == "" and by.loc["no-ox", "failed_criteria"] == ""
+    assert by.loc["red-high", "failed_criteria"] == "reduction_limit"
+    assert by.loc["ox-low", "failed_criteria"] == "oxidation_limit"
+    assert by.loc["no-window", "failed_criteria"] == "reduction_limit"
+    counts = [s["remaining"] for s in funnel(by.reset_index(), ["reduction_limit", "oxidation_limit"])["X|Y"]]
+    assert counts == [5, 3, 2]
+
+
+def test_interphase_is_judged_over_every_kink_below_the_magnitude(properties):
+    # the most negative mixture forms insulators, a Li-richer kink forms an alloy: the phases column
+    # (every kink below -0.025) decides
+    rows = pd.DataFrame([_row("a", "Li3PS4", rxn_electrode=-0.3, rxn_electrode_products="Li2S + Li3P",
+                              rxn_electrode_phases="Li15Ge4,Li2S,Li3P"),
+                         _row("b", "Li3PS4", rxn_electrode=-0.3, rxn_electrode_products="Li2S + Li3P")])
+    annotate_frame(rows, properties)
+    assert rows["interphase_electrode"].tolist() == ["mixed-conducting", "passivating"]
+    assert rows["interphase_electrode_conducting"].iloc[0] == "Li15Ge4"
 
 
 @pytest.mark.parametrize("thresholds, words", [
@@ -150,3 +201,37 @@ def test_a_real_screen_records_the_funnel_and_properties(tmp_path, capsys, prope
     assert main(["report", "--run-dir", str(tmp_path / "run")]) == 0
     page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert "band gap (eV)" in page and "ALD evidence at least" in page
+
+
+def test_polyanion_oxides():
+    from pymatgen.core import Composition
+
+    from screening.screen.candidates import is_polyanion_oxide
+
+    for formula in ("Li3PO4", "LiBO2", "Li2SiO3", "Li2SO4", "Li2WO4", "LiH2PO4"):
+        assert is_polyanion_oxide(Composition(formula)), formula
+    for formula in ("LiNbO3", "Li2O", "Li3PS4", "LiAlO2", "Li3P", "Li2ZrO3"):
+        assert not is_polyanion_oxide(Composition(formula)), formula
+    rows = [_row("Li3PO4", "Li3PO4"), _row("LiNbO3", "LiNbO3")]
+    by = rank(rows, {}, dict(THERMO, polyanion_oxide=True), {}, STACKS).set_index("candidate")
+    assert by.loc["LiNbO3", "failed_criteria"] == "polyanion_oxide" and by.loc["Li3PO4", "passes_all"]
+
+
+def test_xiao2019_config_follows_the_paper():
+    from pathlib import Path
+
+    from screening.screen.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "workflows" / "config" / "xiao2019.yaml")
+    (stack,) = config.stacks
+    # the closed reaction is with charged NMC111, at its charged composition
+    assert stack.electrode.composition.reduced_composition == stack.electrode_charged.composition.reduced_composition
+    assert stack.electrode.composition["Li"] == pytest.approx(0.4) and stack.potential == pytest.approx(4.3)
+    assert stack.electrolyte.composition.reduced_formula == "Li3PS4"
+    t = config.thresholds
+    assert (t["band_gap"], t["e_above_hull"], t["reduction_limit"], t["oxidation_limit"]) == (0.5, 0.005, 2.7, 4.0)
+    assert t["rxn_electrode"] == t["rxn_electrolyte"] == -0.1 and t["polyanion_oxide"] is True
+    assert t["window_shortfall"] is None and t["interphase"] is None
+    assert config.funnel_order[:7] == ("band_gap", "e_above_hull", "reduction_limit", "oxidation_limit",
+                                       "rxn_electrolyte", "rxn_electrode", "polyanion_oxide")
+    assert config.library is False and config.data_filter.require == ("Li",)

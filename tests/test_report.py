@@ -90,7 +90,7 @@ def run_dir(tmp_path_factory):
 
 def _row(**values):
     row = {"rank": 1, "candidate": "X", "formula": "X", "e_above_hull": 0.0, "potential": 4.3,
-           "reduction_potential": 1.0, "oxidation_potential": 5.0, "rxn_electrode_worst": 0.0,
+           "reduction_potential": 1.0, "oxidation_potential": 5.0, "rxn_electrode": 0.0, "rxn_electrode_open": 0.0,
            "rxn_electrolyte": 0.0, "rxn_electrolyte_open": 0.0, "score": 0.0, "proxy_for": "",
            "pass_e_above_hull": True, "pass_window_shortfall": True, "pass_rxn_electrode": True,
            "pass_rxn_electrolyte": True, "pass_rxn_electrolyte_open": pd.NA}
@@ -126,7 +126,7 @@ def test_failing_window_edge_is_marked_on_constructed_rows():
 
 def test_failing_window_edge_is_marked_in_a_real_report(run_dir):
     frame = pd.read_parquet(run_dir / "rankings.parquet")
-    cathode, anode = top_tables((run_dir / "report.html").read_text(encoding="utf-8"))
+    cathode, _, anode, _ = top_tables((run_dir / "report.html").read_text(encoding="utf-8"))
     for name, oxidation in (("LiAl5O8", 4.086), ("LiB3O5", 4.207)):  # fail by their oxidation limits only
         row = frame[(frame["stack"] == "NMC811|LPSCl") & (frame["candidate"] == name)].iloc[0]
         assert row["oxidation_potential"] == pytest.approx(oxidation, abs=1e-3)
@@ -315,3 +315,17 @@ def test_rank_on_a_bad_part_is_one_line(part, tmp_path, capsys, how, mention):
     code = main(["rank", "--config-json", json.dumps(CONFIG), "--parts", *map(str, parts), "--out", str(out)])
     one_line_error(capsys, code, mention)
     assert not (out / "rankings.parquet").exists() and not (out / "provenance.json").exists()
+
+
+def test_reference_coatings_appear_per_stack_wherever_they_rank(run_dir):
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    frame = pd.read_parquet(run_dir / "rankings.parquet")
+    tables = top_tables(page)
+    assert page.count("<h3>Reference coatings, wherever they rank</h3>") == 2  # one per stack
+    references = tables[1::2]  # each stack: its top table, then its reference table
+    for stack, table in zip(["NMC811|LPSCl", "Li|LLZO"], references):
+        rows = frame[(frame["stack"] == stack) & frame["formula"].isin(["LiAlO2", "Al2O3", "LiNbO3"])]
+        assert set(table) == set(rows["candidate"]) and "LiAlO2" in table
+        for _, row in rows.iterrows():
+            assert table[row["candidate"]]["rank"][1] == str(row["rank"])
+            assert table[row["candidate"]]["failed"][1] == row["failed_criteria"]

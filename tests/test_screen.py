@@ -139,3 +139,31 @@ def test_a_hypothetical_penalty_is_not_counted_as_a_reaction(table):
     # LiAlO2 and Li3PO4 / LiCoO2 do not react (see the seeds' claims): the penalty must not show up here
     assert row["rxn_electrolyte"] == pytest.approx(0.0, abs=1e-9)
     assert row["rxn_electrode"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_interphase_phases_cover_every_kink_below_the_magnitude(table):
+    """Sr2LiReN4 | Li6PS5Cl open to Li at 0 V: the most negative mixture forms no metal, a Li-richer
+    kink forms Re; the phases column holds the products of every kink below -0.025 (the pair's own
+    profile), Li to the reservoir left out."""
+    from screening.screen.candidates import Candidate
+    from screening.screen.evaluate import INTERPHASE_MAGNITUDE, KINK_WALK_FLOOR
+
+    stacks = [make_stack({"electrode": "Li", "electrolyte": "LPSCl"})]
+    row = evaluate_candidates(table, [Candidate("Sr2LiReN4", C("Sr2LiReN4"), ("data",))], stacks)[0]
+    pair = analyse_pair(table, C("Sr2LiReN4"), C("Li6PS5Cl"), potential=0.0, include_no_mixing_energy=False)
+    assert KINK_WALK_FLOOR <= row["rxn_electrolyte_open"] < INTERPHASE_MAGNITUDE
+    assert row["rxn_electrolyte_open"] == pytest.approx(pair.most_negative.reaction_energy, abs=1e-9)
+    expected = sorted({p for k in pair.kinks if k.reaction_energy < INTERPHASE_MAGNITUDE for p in k.products} - {"Li"})
+    assert row["rxn_electrolyte_open_phases"].split(",") == expected
+    assert "Re" in expected and "Re" not in row["rxn_electrolyte_open_products"].split(" ")
+    # below the floor the most negative mixture's products stand (Li | LGPS-like: Ge at the minimum)
+    row = evaluate_candidates(table, [Candidate("Li10GeP2S12", C("Li10GeP2S12"), ("data",))], stacks)[0]
+    assert row["rxn_electrode"] < KINK_WALK_FLOOR and row["rxn_electrode_phases"] == "Ge,Li2S,Li3P"
+
+
+def test_a_cathode_given_in_a_state_meets_the_coating_in_that_state():
+    plain = make_stack({"electrode": "NMC111", "electrolyte": "LPS"})
+    charged = make_stack({"electrode": "NMC111@charged", "electrolyte": "LPS"})
+    assert plain.electrode.composition["Li"] == pytest.approx(1.0)
+    assert charged.electrode.composition["Li"] == pytest.approx(0.4)
+    assert plain.electrode_charged.composition == charged.electrode_charged.composition

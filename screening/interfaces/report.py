@@ -28,7 +28,7 @@ MAX_RANKING_ROWS = 10_000_000  # 100x the default screen's 45,000 rows
 POTENTIAL_RANGE = (-5.0, 10.0)  # V vs Li/Li+, as stacks allow
 RANKING_COLUMNS = ["stack", "rank", "candidate", "formula", "passes_all", "criteria_failed", "pareto_rank",
                    "score", "potential", "e_above_hull", "reduction_potential", "oxidation_potential",
-                   "window_shortfall", "rxn_electrode_worst", "rxn_electrolyte", "rxn_electrolyte_open"]
+                   "window_shortfall", "rxn_electrode", "rxn_electrode_open", "rxn_electrolyte", "rxn_electrolyte_open"]
 
 
 def _slug(text: str) -> str:
@@ -54,15 +54,18 @@ def funnel(frame: pd.DataFrame, stack: str, thresholds: dict, order=None) -> lis
 _PROPERTY_LIMITS = {"band_gap": lambda v: f">= {v:g} eV (PBE)",
                     "interphase": lambda v: "no mixed-conducting interphase",
                     "ald_evidence": lambda v: f"ALD evidence at least '{v}'",
-                    "practicality": lambda v: "no practicality flag"}
+                    "practicality": lambda v: "no practicality flag",
+                    "polyanion_oxide": lambda v: "a polyanion oxide"}
+# The seed stacks' classic coatings: shown per stack wherever they rank, to compare with the top.
+REFERENCE_COATINGS = ("LiNbO3", "Li3PO4", "LiTaO3", "Li2ZrO3", "LiAlO2", "Al2O3")
 
 
 def _limit_text(name: str, value) -> str:
     if name in _PROPERTY_LIMITS:
         return _PROPERTY_LIMITS[name](value)
     column, direction = CRITERIA[name]
-    unit = {"window_shortfall": "V", "rxn_electrolyte_open": "eV/non-Li atom",
-            "rxn_electrode": "eV/atom closed, eV/non-Li atom open"}.get(name, "eV/atom")
+    unit = {"window_shortfall": "V", "reduction_limit": "V", "oxidation_limit": "V",
+            "rxn_electrolyte_open": "eV/non-Li atom", "rxn_electrode_open": "eV/non-Li atom"}.get(name, "eV/atom")
     return f"{'<=' if direction == 'max' else '>='} {value:g} {unit}"
 
 
@@ -156,6 +159,9 @@ def write_report(run_dir: Path) -> Path:
                      f"{_num(bare.get('bare_rxn_open'))} eV per non-Li atom open to Li.</p>")
         parts.append(_funnel_html(funnel(frame, name, thresholds, prov.get("funnel_order"))))
         parts.append(_top_table(stack_rows.head(TOP), thresholds))
+        references = stack_rows[stack_rows["formula"].isin(REFERENCE_COATINGS)]
+        if len(references):
+            parts.append(_top_table(references, thresholds, "Reference coatings, wherever they rank"))
         for title, png in _plots_for_stack(frame, stack_rows, stack_info, table, plots_dir):
             parts.append(f"<figure>{_img(png, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
     parts.append("</body></html>")
@@ -311,12 +317,13 @@ def _funnel_html(steps) -> str:
     return f"<h3>Funnel</h3><table><tr><th>criterion (cumulative)</th><th>left</th></tr>{body}</table>"
 
 
-def _top_table(rows: pd.DataFrame, thresholds: dict) -> str:
+def _top_table(rows: pd.DataFrame, thresholds: dict, title: str | None = None) -> str:
     columns = [("rank", "rank", None), ("candidate", "candidate", None), ("formula", "formula", None),
                ("E above hull (eV/atom)", "e_above_hull", "pass_e_above_hull"),
                ("reduction (V)", "reduction_potential", "reduction"),
                ("oxidation (V)", "oxidation_potential", "oxidation"),
-               ("E_rxn electrode, worst (eV/atom)", "rxn_electrode_worst", "pass_rxn_electrode"),
+               ("E_rxn electrode (eV/atom)", "rxn_electrode", "pass_rxn_electrode"),
+               ("E_rxn charged electrode open (eV/non-Li atom)", "rxn_electrode_open", "pass_rxn_electrode_open"),
                ("E_rxn electrolyte (eV/atom)", "rxn_electrolyte", "pass_rxn_electrolyte"),
                ("E_rxn electrolyte open (eV/non-Li atom)", "rxn_electrolyte_open", "pass_rxn_electrolyte_open"),
                ("band gap (eV)", "band_gap", "pass_band_gap"), ("ALD", "ald_evidence", "pass_ald_evidence"),
@@ -343,7 +350,8 @@ def _top_table(rows: pd.DataFrame, thresholds: dict) -> str:
                 css = " class='pass'" if bool(state) else " class='fail'"
             cells.append(f"<td{css}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<h3>Top {len(rows)}</h3><table><tr>{head}</tr>{''.join(body)}</table>"
+    title = title or f"Top {len(rows)}"
+    return f"<h3>{html.escape(title)}</h3><table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def window_edge_passes(row, max_shortfall) -> dict[str, bool | None]:

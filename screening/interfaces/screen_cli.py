@@ -63,7 +63,7 @@ def run_screen(args) -> dict:
                 progress_factory=progress_factory, limit=args.limit)
     top = frame[frame["rank"] <= args.top]
     columns = ["stack", "rank", "candidate", "formula", "passes_all", "e_above_hull", "reduction_potential",
-               "oxidation_potential", "rxn_electrode_worst", "rxn_electrolyte", "band_gap", "ald_evidence",
+               "oxidation_potential", "rxn_electrode", "rxn_electrode_open", "rxn_electrolyte", "band_gap", "ald_evidence",
                "interphase_worst", "score", "failed_criteria"]
     columns = [c for c in columns if c in frame.columns]
     from screening.screen.rank import funnel

@@ -103,10 +103,11 @@ def _phases_of(text: str) -> list[str]:
 
 def annotate_frame(frame, properties: PropertySet, magnitude: float | None = None):
     """The screen rows with PROPERTY_COLUMNS and, per reaction column, `interphase_<label>` (type) and
-    `interphase_<label>_conducting` (phases), judged on the most negative mixture's products when its
-    energy is below `magnitude` (eV/atom, or eV per non-Li atom open to Li); `interphase_worst` over
-    the four. A hypothetical candidate without a gap of its own takes the smallest gap of its hull
-    phases (`decomposition` column). New columns; the frame is changed in place and returned."""
+    `interphase_<label>_conducting` (phases), judged on the phases of every kink below the magnitude
+    (`rxn_<label>_phases`, screen.evaluate; the most negative mixture's products for rows without
+    it) when the most negative energy is below `magnitude` (eV/atom; per non-Li atom open to Li);
+    `interphase_worst` over the four. A hypothetical candidate without a gap of its own takes the
+    smallest gap of its hull phases (`decomposition` column). New columns; the frame is changed in place and returned."""
     import pandas as pd
 
     from screening.screen.interphase import DEFAULT_MAGNITUDE, TYPES, classify
@@ -128,20 +129,26 @@ def annotate_frame(frame, properties: PropertySet, magnitude: float | None = Non
             gap_cache[key] = properties.gap_of(comp).gap if properties.gaps is not None else None
         return gap_cache[key]
 
-    judged: dict[str, tuple[str, str]] = {}
+    judged: dict[tuple, tuple[str, str]] = {}
     worst = [0] * len(frame)
     for label in REACTION_LABELS:
         types, conducting = [], []
-        for i, (energy, products) in enumerate(zip(frame[f"rxn_{label}"], frame[f"rxn_{label}_products"])):
-            if energy is None or energy != energy or energy >= magnitude or not products:
+        opened = label.endswith("_open")
+        # the phases of every kink below the magnitude (screen.evaluate); rows without them (an older
+        # evaluate step) are judged on the most negative mixture's products
+        phase_texts = (frame[f"rxn_{label}_phases"] if f"rxn_{label}_phases" in frame.columns
+                       else [None] * len(frame))
+        phase_lists = [(text.split(",") if text else []) if isinstance(text, str)
+                       else [p for p in _phases_of(products if isinstance(products, str) else "")
+                             if not (opened and p == "Li")]
+                       for text, products in zip(phase_texts, frame[f"rxn_{label}_products"])]
+        for i, (energy, phases) in enumerate(zip(frame[f"rxn_{label}"], phase_lists)):
+            if energy is None or energy != energy or energy >= magnitude or not phases:
                 kind, names = "stable", ""
             else:
-                key = (products, label.endswith("_open"))
+                key = tuple(phases)
                 if key not in judged:
-                    phases = _phases_of(products)
-                    if key[1]:  # open to Li: the Li it gives up goes to the reservoir, not the interphase
-                        phases = [p for p in phases if p != "Li"]
-                    found = classify(phases, gap_of, properties.gap_threshold)
+                    found = classify(list(phases), gap_of, properties.gap_threshold)
                     judged[key] = (found.type, ",".join(found.conducting_phases))
                 kind, names = judged[key]
             types.append(kind)

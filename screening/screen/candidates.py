@@ -90,6 +90,16 @@ class Candidate:
                    data["hypothetical"], data["energy_penalty"], data["proxy_for"], data["note"])
 
 
+# Elements that form oxyanions (PO4, BO3, SiO4, SO4, CO3, NO3, GeO4, AsO4, SeO4, TeO6, MoO4, WO4): an
+# oxide with one of them is a polyanion oxide (Xiao et al. 2019 single out polyanion oxides as coatings).
+POLYANION_FORMERS = frozenset({"B", "C", "N", "Si", "P", "S", "Ge", "As", "Se", "Te", "Mo", "W"})
+
+
+def is_polyanion_oxide(comp: Composition) -> bool:
+    """An oxide (O the most electronegative element) with an oxyanion-forming element (POLYANION_FORMERS)."""
+    return anion_class(comp) == "oxide" and any(str(e) in POLYANION_FORMERS for e in comp.elements)
+
+
 def anion_class(comp: Composition) -> str:
     """Class by the most electronegative element (Pauling): oxide, sulfide, chloride, ... or intermetallic."""
     if len(comp.elements) == 1:

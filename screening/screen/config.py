@@ -18,6 +18,7 @@ from screening.screen.candidates import (ANION_FILTERS, TOXIC_OR_SCARCE, Candida
                                          check_enumeration, from_data, from_library, grid, grid_size, merge,
                                          space_elements)
 from screening.screen.materials import resolve_material
+from screening.screen.rank import DEFAULT_WEIGHTS as SCORE_WEIGHTS
 from screening.screen.stacks import SEED_STACKS, Stack, make_stack
 
 STACK_KEYS = {"electrode", "electrolyte", "potential", "side", "name"}
@@ -27,7 +28,10 @@ DEFAULT_THRESHOLDS = {
     # criterion: (column, minimum or maximum, default value); None disables a criterion
     "e_above_hull": 0.025,  # eV/atom, at most (about kT at room temperature)
     "window_shortfall": 0.0,  # V, at most: the window must contain the electrode potential
-    "rxn_electrode": -0.05,  # eV/atom, at least: worst of closed (discharged) and open (charged)
+    "reduction_limit": None,  # V, at most: the window's lower limit whatever the stack (Xiao 2019: 2.7)
+    "oxidation_limit": None,  # V, at least: the window's upper limit (Xiao 2019: 4.0)
+    "rxn_electrode": -0.05,  # eV/atom, at least: closed, with the discharged electrode
+    "rxn_electrode_open": -0.05,  # eV/non-Li atom, at least: open to Li, the charged electrode at its potential
     "rxn_electrolyte": -0.05,  # eV/atom, at least: closed system
     "rxn_electrolyte_open": None,  # eV/non-Li atom, at least: open to Li at the electrode potential
     # property criteria (screening.screen.rank): off unless set
@@ -35,10 +39,12 @@ DEFAULT_THRESHOLDS = {
     "interphase": None,  # true: no mixed-conducting interphase with the electrode or the electrolyte
     "ald_evidence": None,  # "components" or "reported": at least that evidence of an ALD process
     "practicality": None,  # true: no practicality flag (hydrous, nitrate, toxic, scarce, ...)
+    "polyanion_oxide": None,  # true: an oxide with an oxyanion former (P, B, Si, S, ...; Xiao 2019)
 }
-FUNNEL_ORDER = ("e_above_hull", "band_gap", "window_shortfall", "rxn_electrode", "rxn_electrolyte",
-                "rxn_electrolyte_open", "interphase", "ald_evidence", "practicality")
-DEFAULT_SCORE_WEIGHTS = {"window_shortfall": 0.1}  # eV/atom per V of window shortfall
+FUNNEL_ORDER = ("e_above_hull", "band_gap", "reduction_limit", "oxidation_limit", "window_shortfall",
+                "rxn_electrode", "rxn_electrode_open", "rxn_electrolyte", "rxn_electrolyte_open", "interphase",
+                "ald_evidence", "practicality", "polyanion_oxide")
+DEFAULT_SCORE_WEIGHTS = dict(SCORE_WEIGHTS)  # the score's terms: screening.screen.rank
 
 
 @dataclass
@@ -224,7 +230,7 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     for key, value in thresholds.items():
         if value is None:
             cfg.thresholds[key] = None
-        elif key in ("interphase", "practicality"):
+        elif key in ("interphase", "practicality", "polyanion_oxide"):
             cfg.thresholds[key] = _bool(value, f"threshold {key}", source) or None
         elif key == "ald_evidence":
             if value not in ("components", "reported"):

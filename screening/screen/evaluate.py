@@ -5,6 +5,12 @@ element set) so that each chemical system's entry matrix and LP models are built
 Reaction energies in stacks are the most negative mixture (one LP each): closed, eV/atom; open to Li
 at the stack potential, eV per non-Li atom, mutual reaction only (each reactant's own instability at
 that potential is measured by its window, not counted twice).
+
+Interphase phases (`rxn_<label>_phases`): the product phases of every kink more negative than
+INTERPHASE_MAGNITUDE (a Li-richer mixture can form a metal the most negative one does not). Walking
+every kink costs several LPs, so it is done where the most negative energy is at or above
+KINK_WALK_FLOOR; below it (a reaction that fails any reaction threshold down to the floor) the phases
+are those of the most negative mixture.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pymatgen.core import Composition
 
 from screening.data.table import EntryTable
 from screening.screen.candidates import Candidate, anion_class
+from screening.screen.interphase import DEFAULT_MAGNITUDE as INTERPHASE_MAGNITUDE
 from screening.screen.stacks import Stack
 from screening.thermo.hull import HullSolver
 from screening.thermo.reaction import interface_reaction
@@ -23,6 +30,7 @@ from screening.thermo.stability import stability
 from screening.thermo.window import electrochemical_window
 
 WINDOW_TOL = 1e-6  # V
+KINK_WALK_FLOOR = -0.1  # eV/atom (eV per non-Li atom open to Li): see the module docstring
 
 
 def products_text(products: dict[str, float]) -> str:
@@ -69,26 +77,33 @@ class _Systems:
 
 
 def _reaction_energy(systems: _Systems, coating: Candidate, other: Composition, potential: float | None):
-    """(most negative reaction energy, products text, mixing ratio) or Nones when undefined.
+    """(most negative reaction energy, products text, mixing ratio, interphase phases text) or Nones
+    when undefined; the phases text joins the sorted product formulas of the kinks below
+    INTERPHASE_MAGNITUDE with ',' (Li left out open to Li: it goes to the reservoir).
 
     Both reactants at their hull energies: a hypothetical film's penalty is in its energy above hull,
     not counted again as a reaction."""
     if coating.composition.reduced_composition == other.reduced_composition:
-        return None, "", None
+        return None, "", None, ""
     if potential is not None and {str(e) for e in other.elements} == {"Li"}:
-        return None, "", None
+        return None, "", None, ""
     elements = set(coating.elements) | {str(e) for e in other.elements} | {"Li"}
     cs = systems.chemsys(elements)
     closed = systems.solver(elements)
     open_solver = systems.solver(elements, potential) if potential is not None else None
     energies = (systems.reactant_energy(coating.composition, potential),
                 systems.reactant_energy(other, potential))
-    result = interface_reaction(cs, coating.composition, other, potential=potential,
-                                include_no_mixing_energy=False, closed_solver=closed,
-                                open_solver=open_solver, minimum_only=True, reactant_energies=energies)
+    arguments = dict(potential=potential, include_no_mixing_energy=False, closed_solver=closed,
+                     open_solver=open_solver, reactant_energies=energies)
+    result = interface_reaction(cs, coating.composition, other, minimum_only=True, **arguments)
     best = result.most_negative
     products = best.products if result.reacts else {}
-    return best.reaction_energy, products_text(products), best.mixing_ratio
+    kinks = [best]
+    if KINK_WALK_FLOOR <= best.reaction_energy < INTERPHASE_MAGNITUDE:
+        kinks = interface_reaction(cs, coating.composition, other, **arguments).kinks
+    phases = sorted({name for kink in kinks if kink.reaction_energy < INTERPHASE_MAGNITUDE
+                     for name in kink.products if not (potential is not None and name == "Li")})
+    return best.reaction_energy, products_text(products), best.mixing_ratio, ",".join(phases)
 
 
 def evaluate_candidates(table: EntryTable, candidates: list[Candidate], stacks: list[Stack],
@@ -148,10 +163,11 @@ def _evaluate_one(systems: _Systems, candidate: Candidate, stacks: list[Stack],
                 ("electrode_open", stack.electrode_charged.composition, stack.potential),
                 ("electrolyte", stack.electrolyte.composition, None),
                 ("electrolyte_open", stack.electrolyte.composition, stack.potential)):
-            e, products, x = _reaction_energy(systems, candidate, other, potential)
+            e, products, x, phases = _reaction_energy(systems, candidate, other, potential)
             row[f"rxn_{label}"] = e
             row[f"rxn_{label}_products"] = products
             row[f"rxn_{label}_x"] = x
+            row[f"rxn_{label}_phases"] = phases
         rows.append(row)
     return rows
 
@@ -171,8 +187,8 @@ def bare_pairs(table: EntryTable, stacks: list[Stack]) -> dict[str, dict]:
     for stack in stacks:
         fake = Candidate(stack.electrolyte.label, stack.electrolyte.composition, ("stack",))
         systems = _Systems(table)
-        e_closed, p_closed, _ = _reaction_energy(systems, fake, stack.electrode.composition, None)
-        e_open, p_open, _ = _reaction_energy(systems, fake, stack.electrode_charged.composition,
+        e_closed, p_closed, _, _ = _reaction_energy(systems, fake, stack.electrode.composition, None)
+        e_open, p_open, _, _ = _reaction_energy(systems, fake, stack.electrode_charged.composition,
                                              stack.potential)
         out[stack.name] = {"bare_rxn": e_closed, "bare_rxn_products": p_closed,
                            "bare_rxn_open": e_open, "bare_rxn_open_products": p_open}

@@ -3,14 +3,22 @@
 Criteria (thresholds configurable, None disables one):
 - e_above_hull <= threshold (eV/atom)
 - window_shortfall <= threshold (V): the window contains the electrode potential
-- rxn_electrode >= threshold: worst of the closed reaction with the discharged electrode (eV/atom) and
-  the open reaction with the charged electrode at its potential (eV per non-Li atom)
+- reduction_limit <= threshold, oxidation_limit >= threshold (V): the window itself, whatever the stack
+  (Xiao et al. 2019: at most 2.7 V and at least 4.0 V); no oxidation limit (nothing to oxidise) passes
+- rxn_electrode >= threshold: closed reaction with the discharged electrode (eV/atom)
+- rxn_electrode_open >= threshold: open to Li, with the charged electrode at its potential (eV per
+  non-Li atom)
 - rxn_electrolyte >= threshold: closed reaction with the electrolyte (eV/atom)
 - rxn_electrolyte_open >= threshold: open to Li at the electrode potential (eV per non-Li atom)
-Score (lower is better, eV/atom): e_above_hull + |negative parts of the four reaction energies|
-+ w * window_shortfall (w eV/atom per V, default 0.1). Pareto rank: non-dominated sorting on
-(e_above_hull, window_shortfall, -rxn_electrode, -rxn_electrolyte, -rxn_electrolyte_open), 1 = front.
-Order within a stack: criteria failed, Pareto rank, score, candidate name, formula.
+Score (lower is better; eV/atom, can be negative), a continuous measure of how far inside each
+criterion a candidate is:
+    e_above_hull + |negative parts of the four reaction energies| + w_s * window_shortfall
+    - w_m * (min(V - reduction limit, 5) + min(oxidation limit - V, 5))  [each term at least 0]
+    - w_g * min(band_gap, 8)
+with w_s = 0.1 eV/atom per V, w_m = 0.01 eV/atom per V, w_g = 0.005 eV/atom per eV (score_weights
+window_shortfall, window_margin, band_gap). Pareto rank: non-dominated sorting on (e_above_hull,
+window_shortfall, -rxn_electrode, -rxn_electrode_open, -rxn_electrolyte, -rxn_electrolyte_open),
+1 = front. Order within a stack: criteria failed, Pareto rank, score, then the tie-breaks below.
 Column `elements`: the candidate's element symbols, sorted and joined by '-' ("Al-Li-O"), to filter on.
 
 Property criteria (with a PropertySet; screening.screen.annotate adds the columns), each off when None:
@@ -18,10 +26,12 @@ Property criteria (with a PropertySet; screening.screen.annotate adds the column
 - interphase: true = no mixed-conducting interphase with the electrode or the electrolyte (closed or
   open to Li; the most negative mixture's products, reactions below -0.025 eV/atom);
 - ald_evidence: "components" (or "reported"): at least that ALD evidence;
-- practicality: true = no practicality flag (hydrous, nitrate, toxic, scarce, ...).
-`failed_criteria` names the failed criteria of each row. Ties (same criteria failed, Pareto rank and
-score) are broken by margins, not names: the larger window margin around the electrode potential
-(`window_margin`, V, capped at 5), then the larger band gap, then name.
+- practicality: true = no practicality flag (hydrous, nitrate, toxic, scarce, ...);
+- polyanion_oxide: true = an oxide with an oxyanion former (P, B, Si, S, ...: candidates.POLYANION_FORMERS;
+  column `polyanion_oxide`, filled with or without property files).
+`failed_criteria` names the failed criteria of each row. Ties left by the score (same criteria failed,
+Pareto rank and score) are broken by the larger window margin on the nearer side of the electrode
+potential (`window_margin`, V, capped at 5), then the larger band gap, then name.
 """
 
 from __future__ import annotations
@@ -31,12 +41,16 @@ import pandas as pd
 
 from screening.chem import parse_formula
 from screening.errors import DataError, InputError
+from screening.screen.candidates import is_polyanion_oxide
 from screening.safe_io import quote
 
 CRITERIA = {  # name: (column, direction)
     "e_above_hull": ("e_above_hull", "max"),
     "window_shortfall": ("window_shortfall", "max"),
-    "rxn_electrode": ("rxn_electrode_worst", "min"),
+    "reduction_limit": ("reduction_potential", "max"),
+    "oxidation_limit": ("oxidation_potential", "min"),
+    "rxn_electrode": ("rxn_electrode", "min"),
+    "rxn_electrode_open": ("rxn_electrode_open", "min"),
     "rxn_electrolyte": ("rxn_electrolyte", "min"),
     "rxn_electrolyte_open": ("rxn_electrolyte_open", "min"),
 }
@@ -44,13 +58,16 @@ NUMERIC_COLUMNS = ["potential", "e_above_hull", "decomposition_energy", "reducti
                    "oxidation_potential", "window_shortfall", "rxn_electrode", "rxn_electrode_x",
                    "rxn_electrode_open", "rxn_electrode_open_x", "rxn_electrolyte", "rxn_electrolyte_x",
                    "rxn_electrolyte_open", "rxn_electrolyte_open_x"]
-OBJECTIVES = ["e_above_hull", "window_shortfall", "rxn_electrode_worst", "rxn_electrolyte",
+OBJECTIVES = ["e_above_hull", "window_shortfall", "rxn_electrode", "rxn_electrode_open", "rxn_electrolyte",
               "rxn_electrolyte_open"]
 TEXT_COLUMNS = ["stack", "candidate", "formula"]
-PROPERTY_CRITERIA = ("band_gap", "interphase", "ald_evidence", "practicality")
+PROPERTY_CRITERIA = ("band_gap", "interphase", "ald_evidence", "practicality", "polyanion_oxide")
 ALD_LEVELS = {"none": 0, "components": 1, "reported": 2}
 MARGIN_CAP = 5.0  # V: a window wider than this beyond the electrode potential counts as this wide
-_SIGNS = np.array([1.0, 1.0, -1.0, -1.0, -1.0])  # minimise each of sign * column
+GAP_CAP = 8.0  # eV: wider gaps insulate no better
+# eV/atom per V of window shortfall; rewards in eV/atom per V of window margin and per eV of band gap
+DEFAULT_WEIGHTS = {"window_shortfall": 0.1, "window_margin": 0.01, "band_gap": 0.005}
+_SIGNS = np.array([1.0, 1.0, -1.0, -1.0, -1.0, -1.0])  # minimise each of sign * column
 
 
 def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dict,
@@ -65,11 +82,11 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
         return frame
     _check_rows(frame, stack_order)
     frame["elements"] = _element_systems(frame["formula"])
+    frame["polyanion_oxide"] = _polyanion_oxides(frame["formula"])
     if properties is not None:
         from screening.screen.annotate import annotate_frame
 
         annotate_frame(frame, properties)
-    frame["rxn_electrode_worst"] = frame[["rxn_electrode", "rxn_electrode_open"]].min(axis=1, skipna=True)
     for key in ("bare_rxn", "bare_rxn_products", "bare_rxn_open", "bare_rxn_open_products"):
         frame[key] = frame["stack"].map({name: values[key] for name, values in bare.items()})
     failed = np.zeros(len(frame), dtype=int)
@@ -79,8 +96,9 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
         if limit is None:
             frame[f"pass_{name}"] = pd.NA
             continue
-        if name == "e_above_hull":
-            ok = values.isna() | (values <= limit + 1e-9)  # compositions not in data: hull point
+        if name in ("e_above_hull", "reduction_limit"):
+            # e_above_hull: compositions not in data are hull points; reduction_limit: no window fails
+            ok = (values.isna() & (name == "e_above_hull")) | (values <= limit + 1e-9)
         elif direction == "max":
             ok = values <= limit + 1e-9
         else:
@@ -89,8 +107,8 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
         failed += (~ok).to_numpy().astype(int)
     for name in PROPERTY_CRITERIA:
         setting = thresholds.get(name)
-        ok = (_property_pass(frame, name, setting)
-              if setting not in (None, False) and _available(properties, name) else None)
+        ok = (_property_pass(frame, name, setting) if setting not in (None, False)
+              and (name == "polyanion_oxide" or _available(properties, name)) else None)
         if ok is None:
             frame[f"pass_{name}"] = pd.NA
             continue
@@ -102,13 +120,7 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
                                 for i in range(len(frame))]
     frame["criteria_failed"] = failed
     frame["passes_all"] = failed == 0
-    reaction_sum = sum(frame[c].astype(float).fillna(0.0).clip(upper=0.0).abs()
-                       for c in ("rxn_electrode", "rxn_electrode_open", "rxn_electrolyte",
-                                 "rxn_electrolyte_open"))
-    shortfall = frame["window_shortfall"].astype(float).replace(np.inf, 10.0)
-    # rounded like the output, so round-off (1e-16) never decides the order of ties
-    frame["score"] = (frame["e_above_hull"].astype(float).fillna(0.0) + reaction_sum
-                      + weights.get("window_shortfall", 0.1) * shortfall).round(9) + 0.0
+    frame["score"] = score(frame, weights)
     frame["pareto_rank"] = 0
     for stack, index in frame.groupby("stack", sort=False).groups.items():
         frame.loc[index, "pareto_rank"] = pareto_ranks(_objective_matrix(frame.loc[index]))
@@ -125,6 +137,28 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
     front = ["stack", "rank", "candidate", "formula", "elements", "passes_all", "criteria_failed",
              "pareto_rank", "score"]
     return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def score(frame: pd.DataFrame, weights: dict) -> pd.Series:
+    """The continuous score of each row (module docstring; eV/atom, lower is better), rounded to 1e-9
+    like the output, so round-off (1e-16) never decides the order of ties."""
+    w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    reaction_sum = sum(frame[c].astype(float).fillna(0.0).clip(upper=0.0).abs()
+                       for c in ("rxn_electrode", "rxn_electrode_open", "rxn_electrolyte",
+                                 "rxn_electrolyte_open"))
+    shortfall = frame["window_shortfall"].astype(float).replace(np.inf, 10.0).fillna(10.0)
+    v = frame["potential"].astype(float)
+    red = frame["reduction_potential"].astype(float)
+    ox = frame["oxidation_potential"].astype(float)
+    below = (v - red).clip(lower=0.0, upper=MARGIN_CAP).fillna(0.0)  # no window: no margin
+    above = (ox - v).clip(lower=0.0, upper=MARGIN_CAP)
+    above = above.where(ox.notna(), np.where(red.notna(), MARGIN_CAP, 0.0))  # nothing to oxidise
+    gaps = (frame["band_gap"].astype(float) if "band_gap" in frame.columns
+            else pd.Series(np.nan, index=frame.index)).clip(lower=0.0, upper=GAP_CAP).fillna(0.0)
+    total = (frame["e_above_hull"].astype(float).fillna(0.0) + reaction_sum
+             + w["window_shortfall"] * shortfall - w["window_margin"] * (below + above)
+             - w["band_gap"] * gaps)
+    return total.round(9) + 0.0
 
 
 def _window_margin(frame: pd.DataFrame) -> pd.Series:
@@ -163,6 +197,8 @@ def _property_pass(frame: pd.DataFrame, name: str, setting) -> np.ndarray:
         need = ALD_LEVELS[setting]
         levels = frame["ald_evidence"].map(lambda e: ALD_LEVELS.get(e, -1) if isinstance(e, str) else -1)
         return (levels >= need).to_numpy(dtype=bool)
+    if name == "polyanion_oxide":
+        return frame["polyanion_oxide"].to_numpy(dtype=bool)
     return (frame["practicality_flags"].fillna("") == "").to_numpy(dtype=bool)
 
 
@@ -237,6 +273,11 @@ def _element_systems(formulas: pd.Series) -> list[str]:
         except InputError as exc:
             raise DataError(f"the evaluated rows have a bad formula: {exc}") from None
     return [systems[f] for f in formulas]
+
+
+def _polyanion_oxides(formulas: pd.Series) -> list[bool]:
+    found = {f: is_polyanion_oxide(parse_formula(f)) for f in formulas.unique()}
+    return [found[f] for f in formulas]
 
 
 def _objective_matrix(frame: pd.DataFrame) -> np.ndarray:

@@ -12,7 +12,8 @@ from screening.screen.materials import Material, find_library_material, resolve_
 @dataclass(frozen=True)
 class Stack:
     """A stack; potential (V vs Li/Li+) is the electrode's operating potential (top of charge for a
-    cathode). The cathode meets the coating discharged (closed reaction) and charged (open reaction)."""
+    cathode). The cathode meets the coating discharged (closed reaction; or in the state its spec names,
+    e.g. NMC111@charged) and charged (open reaction)."""
 
     name: str
     side: str  # "cathode" or "anode"
@@ -65,7 +66,8 @@ def make_stack(spec: dict) -> Stack:
     charged = electrode
     if side == "cathode" and entry is not None and entry.charged:
         charged = resolve_material(f"{entry.name}@{potential:g}V")
-        electrode = resolve_material(entry.name)
+        if "@" not in str(spec["electrode"]):  # "NMC111@charged": the closed reaction is with that state
+            electrode = resolve_material(entry.name)
     if spec.get("name") is not None and not isinstance(spec["name"], str):
         raise InputError(f"stack name must be text, got {spec['name']!r}")
     name = spec.get("name") or f"{electrode.label}|{electrolyte.label}"
