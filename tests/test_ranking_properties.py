@@ -235,3 +235,13 @@ def test_xiao2019_config_follows_the_paper():
     assert config.funnel_order[:7] == ("band_gap", "e_above_hull", "reduction_limit", "oxidation_limit",
                                        "rxn_electrolyte", "rxn_electrode", "polyanion_oxide")
     assert config.library is False and config.data_filter.require == ("Li",)
+
+
+def test_rows_failing_a_property_criterion_rank_below_thermodynamic_failures(properties):
+    rows = [_row("nitrate", "LiNO3"),  # passes every thermodynamic criterion, fails practicality
+            _row("reactive", "LiNbO3", rxn_electrolyte=-0.3, rxn_electrolyte_products="Li3PO4 + LiCl"),
+            _row("clean", "Li3PO4")]
+    frame = rank(rows, {}, ALL_ON, {}, STACKS, properties=properties)
+    assert frame["candidate"].tolist() == ["clean", "reactive", "nitrate"]
+    assert frame["property_criteria_failed"].tolist() == [0, 0, 1]
+    assert frame["criteria_failed"].tolist() == [0, 1, 1]

@@ -18,7 +18,10 @@ criterion a candidate is:
 with w_s = 0.1 eV/atom per V, w_m = 0.01 eV/atom per V, w_g = 0.005 eV/atom per eV (score_weights
 window_shortfall, window_margin, band_gap). Pareto rank: non-dominated sorting on (e_above_hull,
 window_shortfall, -rxn_electrode, -rxn_electrode_open, -rxn_electrolyte, -rxn_electrolyte_open),
-1 = front. Order within a stack: criteria failed, Pareto rank, score, then the tie-breaks below.
+1 = front. Order within a stack: property criteria failed (below), criteria failed, Pareto rank, score,
+then the tie-breaks below. The property criteria come first because a film that conducts electrons,
+grows a conducting interphase, has no ALD route or carries a practicality flag is not one a group
+would deposit, however stable: such rows rank below every row that meets them.
 Column `elements`: the candidate's element symbols, sorted and joined by '-' ("Al-Li-O"), to filter on.
 
 Property criteria (with a PropertySet; screening.screen.annotate adds the columns), each off when None:
@@ -90,6 +93,7 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
     for key in ("bare_rxn", "bare_rxn_products", "bare_rxn_open", "bare_rxn_open_products"):
         frame[key] = frame["stack"].map({name: values[key] for name, values in bare.items()})
     failed = np.zeros(len(frame), dtype=int)
+    property_failed = np.zeros(len(frame), dtype=int)
     for name, (column, direction) in CRITERIA.items():
         limit = thresholds.get(name)
         values = frame[column].astype(float)
@@ -114,11 +118,13 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
             continue
         frame[f"pass_{name}"] = ok
         failed += (~ok).astype(int)
+        property_failed += (~ok).astype(int)
     names = [n for n in list(CRITERIA) + list(PROPERTY_CRITERIA) if f"pass_{n}" in frame.columns]
     passes = {n: frame[f"pass_{n}"].to_numpy() for n in names}
     frame["failed_criteria"] = [",".join(n for n in names if passes[n][i] is not pd.NA and not passes[n][i])
                                 for i in range(len(frame))]
     frame["criteria_failed"] = failed
+    frame["property_criteria_failed"] = property_failed
     frame["passes_all"] = failed == 0
     frame["score"] = score(frame, weights)
     frame["pareto_rank"] = 0
@@ -129,7 +135,7 @@ def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dic
     frame["_margin_key"] = -frame["window_margin"].round(6)
     gaps = frame["band_gap"].astype(float) if "band_gap" in frame.columns else pd.Series(0.0, index=frame.index)
     frame["_gap_key"] = -gaps.fillna(-1.0).round(4)
-    frame = frame.sort_values(["stack_order", "criteria_failed", "pareto_rank", "score", "_margin_key",
+    frame = frame.sort_values(["stack_order", "property_criteria_failed", "criteria_failed", "pareto_rank", "score", "_margin_key",
                                "_gap_key", "candidate", "formula"], kind="mergesort").reset_index(drop=True)
     frame = frame.drop(columns=["_margin_key", "_gap_key"])
     frame["rank"] = frame.groupby("stack", sort=False).cumcount() + 1
