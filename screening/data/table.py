@@ -162,7 +162,27 @@ class EntryTable:
     def chemsys(self, elements) -> ChemSys:
         """Dense entries of the chemical system spanned by `elements` (all its subsystems included)."""
         elements = tuple(sorted(set(elements)))
-        rows = self.rows_within(elements)
+        return self.chemsys_of_rows(self.rows_within(elements), elements)
+
+    def element_masks(self) -> np.ndarray:
+        """(rows, 2) uint64: bit j of a row's mask is set when it holds elements[j]."""
+        return self._mask
+
+    def subset(self, keep: np.ndarray) -> "EntryTable":
+        """The table of the rows where `keep` (bool per row) is true, in the same order, same source."""
+        keep = np.asarray(keep, dtype=bool)
+        rows = np.flatnonzero(keep)
+        counts = np.diff(self.indptr)[rows]
+        starts = self.indptr[rows]
+        flat = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        return EntryTable(self.elements, self.names[rows], np.concatenate([[0], np.cumsum(counts)]),
+                          self.indices[flat], self.amounts[flat], self.energies[rows],
+                          self.n_polymorphs[rows], self.source, self.user_supplied[rows])
+
+    def chemsys_of_rows(self, rows: np.ndarray, elements) -> ChemSys:
+        """Dense entries of the given rows (all within `elements`, sorted symbols), in row order."""
+        elements = tuple(elements)
+        rows = np.asarray(rows, dtype=np.int64)
         col = {el: j for j, el in enumerate(elements)}
         remap = np.full(len(self.elements), -1, dtype=np.int64)
         for el, j in col.items():

@@ -23,6 +23,7 @@ from pymatgen.core import Composition
 from screening.data.table import EntryTable
 from screening.screen.candidates import Candidate, anion_class
 from screening.screen.interphase import DEFAULT_MAGNITUDE as INTERPHASE_MAGNITUDE
+from screening.screen.pruning import stable_table
 from screening.screen.stacks import Stack
 from screening.thermo.hull import HullSolver
 from screening.thermo.reaction import interface_reaction
@@ -43,13 +44,15 @@ def products_text(products: dict[str, float]) -> str:
 
 
 class _Systems:
-    """Chemical systems and LP models shared by the candidates of one group."""
+    """Chemical systems and LP models shared by the candidates of one group. `table`: the entries the
+    systems are built from (the hull-stable ones for reactions: same hull, fewer columns)."""
 
-    def __init__(self, table: EntryTable):
+    def __init__(self, table: EntryTable, energies: dict | None = None):
         self.table = table
         self._chemsys: dict[tuple, object] = {}
         self._solvers: dict[tuple, HullSolver] = {}
-        self._energies: dict[tuple, float] = {}
+        # reactants' hull energies depend on nothing but the entries: shared across groups
+        self._energies: dict[tuple, float] = {} if energies is None else energies
 
     def chemsys(self, elements):
         key = tuple(sorted(set(elements)))
@@ -103,25 +106,35 @@ def _reaction_energy(systems: _Systems, coating: Candidate, other: Composition, 
         kinks = interface_reaction(cs, coating.composition, other, **arguments).kinks
     phases = sorted({name for kink in kinks if kink.reaction_energy < INTERPHASE_MAGNITUDE
                      for name in kink.products if not (potential is not None and name == "Li")})
-    return best.reaction_energy, products_text(products), best.mixing_ratio, ",".join(phases)
+    # no reaction: every mixture is as good as none, so no mixing ratio (the LP's pick would be arbitrary)
+    ratio = best.mixing_ratio if result.reacts else None
+    return best.reaction_energy, products_text(products), ratio, ",".join(phases)
 
 
 def evaluate_candidates(table: EntryTable, candidates: list[Candidate], stacks: list[Stack],
-                        max_e_above_hull: float | None = None) -> list[dict]:
-    """One row per (candidate, stack), in candidate order then stack order."""
+                        max_e_above_hull: float | None = None, prune: bool = True) -> list[dict]:
+    """One row per (candidate, stack), in candidate order then stack order.
+
+    prune: build the reactions' LPs on the hull-stable entries only (screening.screen.pruning; the
+    same hull energies, decompositions and kinks with far fewer columns). Stability and windows use
+    every entry of the candidate's own system either way (a stable candidate's decomposition energy
+    needs the entries it makes unstable)."""
+    reaction_table = stable_table(table) if prune else table
     rows: list[dict] = []
     ordered = sorted(enumerate(candidates), key=lambda ic: (ic[1].elements, ic[0]))
     by_index: dict[int, list[dict]] = {}
+    energies: dict = {}
     for elements, group in itertools.groupby(ordered, key=lambda ic: ic[1].elements):
-        systems = _Systems(table)
+        systems = _Systems(table, energies if not prune else None)
+        reactions = _Systems(reaction_table, energies) if prune else systems
         for index, candidate in group:
-            by_index[index] = _evaluate_one(systems, candidate, stacks, max_e_above_hull)
+            by_index[index] = _evaluate_one(systems, reactions, candidate, stacks, max_e_above_hull)
     for index in range(len(candidates)):
         rows.extend(by_index[index])
     return rows
 
 
-def _evaluate_one(systems: _Systems, candidate: Candidate, stacks: list[Stack],
+def _evaluate_one(systems: _Systems, reactions: _Systems, candidate: Candidate, stacks: list[Stack],
                   max_e_above_hull: float | None) -> list[dict]:
     comp = candidate.composition
     own_elements = set(candidate.elements) | {"Li"}
@@ -155,6 +168,7 @@ def _evaluate_one(systems: _Systems, candidate: Candidate, stacks: list[Stack],
         "oxidation_products": products_text(window.oxidation_products) if window else "",
     }
     rows = []
+    done: dict[tuple, tuple] = {}  # stacks share electrodes, electrolytes and potentials
     for stack in stacks:
         row = {"stack": stack.name, "side": stack.side, "potential": stack.potential, **base}
         row.update(_window_fit(window, stack))
@@ -163,7 +177,10 @@ def _evaluate_one(systems: _Systems, candidate: Candidate, stacks: list[Stack],
                 ("electrode_open", stack.electrode_charged.composition, stack.potential),
                 ("electrolyte", stack.electrolyte.composition, None),
                 ("electrolyte_open", stack.electrolyte.composition, stack.potential)):
-            e, products, x, phases = _reaction_energy(systems, candidate, other, potential)
+            key = (other.reduced_formula, potential)
+            if key not in done:
+                done[key] = _reaction_energy(reactions, candidate, other, potential)
+            e, products, x, phases = done[key]
             row[f"rxn_{label}"] = e
             row[f"rxn_{label}_products"] = products
             row[f"rxn_{label}_x"] = x
@@ -181,12 +198,13 @@ def _window_fit(window, stack: Stack) -> dict:
     return {"window_covers": shortfall <= WINDOW_TOL, "window_shortfall": shortfall}
 
 
-def bare_pairs(table: EntryTable, stacks: list[Stack]) -> dict[str, dict]:
+def bare_pairs(table: EntryTable, stacks: list[Stack], prune: bool = True) -> dict[str, dict]:
     """Electrode | electrolyte with no coating, per stack: closed and open reaction energies."""
     out = {}
+    reaction_table = stable_table(table) if prune else table
     for stack in stacks:
         fake = Candidate(stack.electrolyte.label, stack.electrolyte.composition, ("stack",))
-        systems = _Systems(table)
+        systems = _Systems(reaction_table)
         e_closed, p_closed, _, _ = _reaction_energy(systems, fake, stack.electrode.composition, None)
         e_open, p_open, _, _ = _reaction_energy(systems, fake, stack.electrode_charged.composition,
                                              stack.potential)

@@ -291,11 +291,38 @@ def line_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray,
             found[tm] = pm
         support = pa.energy + sa * (tm - ta)
         if pm.energy - support <= tol * max(1.0, abs(pm.energy)):
+            # a vertex; where the hull bends little the meeting point can miss it by ~1e-5 in t and
+            # carry a trace of the next segment's phases: move to where the trace vanishes
+            snapped = _snap_to_vertex(solver, start, direction, tm, pm, ta, tb)
+            if snapped is not None:
+                found.pop(tm, None)
+                found[snapped[0]] = snapped[1]
             continue
         stack.append((ta, pa, tm, pm))
         stack.append((tm, pm, tb, pb))
     kinks = [LineKink(t, found[t]) for t in sorted(found)]
     return _drop_collinear(kinks)
+
+
+SNAP_DISTANCE = 1e-4  # in t: a meeting point farther than this from a phase's zero is not a near miss
+
+
+def _snap_to_vertex(solver: HullSolver, start, direction, t: float, point: HullPoint, ta: float, tb: float):
+    """(t', hull point) at the nearest t' within SNAP_DISTANCE (and inside (ta, tb)) where one phase of
+    `point`'s decomposition vanishes along the line, or None when there is none (t is the vertex)."""
+    index = np.searchsorted(solver.rows, np.array(point.phases))
+    matrix = solver.coords[index].T
+    solution, *_ = np.linalg.lstsq(matrix, np.column_stack([start, direction]), rcond=None)
+    base, per_t = solution[:, 0], solution[:, 1]
+    if np.abs(matrix @ base - start).max() > 1e-9 or np.abs(matrix @ per_t - direction).max() > 1e-9:
+        return None  # the line leaves this facet's span: amounts are not linear in t here
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zeros = -base / per_t
+    near = [z for z in zeros[np.isfinite(zeros)] if 1e-12 < abs(z - t) <= SNAP_DISTANCE and ta < z < tb]
+    if not near:
+        return None
+    target = float(min(near, key=lambda z: abs(z - t)))
+    return target, solver.solve(start + target * direction)
 
 
 def _drop_collinear(kinks: list[LineKink], tol: float = 1e-6) -> list[LineKink]:
