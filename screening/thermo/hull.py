@@ -291,17 +291,19 @@ def line_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray,
             found[tm] = pm
         support = pa.energy + sa * (tm - ta)
         if pm.energy - support <= tol * max(1.0, abs(pm.energy)):
-            # a vertex; where the hull bends little the meeting point can miss it by ~1e-5 in t and
-            # carry a trace of the next segment's phases: move to where the trace vanishes
-            snapped = _snap_to_vertex(solver, start, direction, tm, pm, ta, tb)
-            if snapped is not None:
-                found.pop(tm, None)
-                found[snapped[0]] = snapped[1]
             continue
         stack.append((ta, pa, tm, pm))
         stack.append((tm, pm, tb, pb))
-    kinks = [LineKink(t, found[t]) for t in sorted(found)]
-    return _drop_collinear(kinks)
+    kinks = _drop_collinear([LineKink(t, found[t]) for t in sorted(found)])
+    # Where the hull bends little a meeting point can miss its vertex (seen: 1e-5 in t) and carry a
+    # trace of the next segment's phases: each vertex moves to where its nearest trace vanishes, so
+    # the kinks do not depend on which LP solves came before.
+    for k in range(1, len(kinks) - 1):
+        snapped = _snap_to_vertex(solver, start, direction, kinks[k].t, kinks[k].point,
+                                  kinks[k - 1].t, kinks[k + 1].t)
+        if snapped is not None:
+            kinks[k] = LineKink(*snapped)
+    return kinks
 
 
 SNAP_DISTANCE = 1e-4  # in t: a meeting point farther than this from a phase's zero is not a near miss
@@ -314,14 +316,22 @@ def _snap_to_vertex(solver: HullSolver, start, direction, t: float, point: HullP
     matrix = solver.coords[index].T
     solution, *_ = np.linalg.lstsq(matrix, np.column_stack([start, direction]), rcond=None)
     base, per_t = solution[:, 0], solution[:, 1]
-    if np.abs(matrix @ base - start).max() > 1e-9 or np.abs(matrix @ per_t - direction).max() > 1e-9:
-        return None  # the line leaves this facet's span: amounts are not linear in t here
-    with np.errstate(divide="ignore", invalid="ignore"):
-        zeros = -base / per_t
-    near = [z for z in zeros[np.isfinite(zeros)] if 1e-12 < abs(z - t) <= SNAP_DISTANCE and ta < z < tb]
+    if np.abs(matrix @ base - start).max() <= 1e-9 and np.abs(matrix @ per_t - direction).max() <= 1e-9:
+        # the line runs inside these phases' span: amounts are linear in t, the vertex is a zero
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zeros = -base / per_t
+        near = [z for z in zeros[np.isfinite(zeros)] if abs(z - t) <= SNAP_DISTANCE and ta < z < tb]
+    else:
+        # the line crosses their span at one point: solve for it (amounts and t together)
+        joint, *_ = np.linalg.lstsq(np.column_stack([matrix, -direction]), start, rcond=None)
+        crossing = float(joint[-1])
+        exact = np.abs(matrix @ joint[:-1] - direction * crossing - start).max() <= 1e-12
+        near = [crossing] if exact and abs(crossing - t) <= SNAP_DISTANCE and ta < crossing < tb else []
     if not near:
         return None
     target = float(min(near, key=lambda z: abs(z - t)))
+    if target == t:
+        return None
     return target, solver.solve(start + target * direction)
 
 
