@@ -103,7 +103,8 @@ def _reaction_energy(systems: _Systems, coating: Candidate, other: Composition, 
     products = best.products if result.reacts else {}
     kinks = [best]
     if KINK_WALK_FLOOR <= best.reaction_energy < INTERPHASE_MAGNITUDE:
-        kinks = interface_reaction(cs, coating.composition, other, **arguments).kinks
+        kinks = interface_reaction(cs, coating.composition, other, kinks_below=INTERPHASE_MAGNITUDE,
+                                   **arguments).kinks
     phases = sorted({name for kink in kinks if kink.reaction_energy < INTERPHASE_MAGNITUDE
                      for name in kink.products if not (potential is not None and name == "Li")})
     # no reaction: every mixture is as good as none, so no mixing ratio (the LP's pick would be arbitrary)

@@ -251,8 +251,13 @@ class LineKink:
 
 
 def line_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray,
-                  tol: float = 1e-10) -> list[LineKink]:
+                  tol: float = 1e-10, only_below: tuple[float, float, float] | None = None) -> list[LineKink]:
     """All vertices of the hull along the segment start -> end (parameter t from 0 to 1), endpoints included.
+
+    only_below = (e_start, e_end, level): only the vertices where hull(t) - (1 - t) e_start - t e_end
+    (a reaction energy) is below `level` are sought; an interval on which a lower bound of it (from
+    the supporting lines at its ends) is not below `level` is not split (its inner vertices are left
+    out: none of them is below `level`).
 
     Exact sandwich method: the supporting lines at the two ends of an interval (from the LP duals)
     meet at t_m; if the hull touches their meeting point the interval holds exactly one vertex there,
@@ -282,6 +287,14 @@ def line_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray,
         if not (ta < tm < tb):
             tm = min(max(tm, ta), tb)
             if tm - ta <= 1e-12 or tb - tm <= 1e-12:
+                continue
+        if only_below is not None:
+            # on [ta, tb] the reaction energy is at least max(both supporting lines) - baseline, a
+            # convex function whose least value is at ta, tm or tb
+            e0, e1, level = only_below
+            bound = min(pa.energy + sa * (tm - ta) - (1.0 - tm) * e0 - tm * e1,
+                        pa.energy - (1.0 - ta) * e0 - ta * e1, pb.energy - (1.0 - tb) * e0 - tb * e1)
+            if bound >= level:
                 continue
         pm = probe(tm)
         # Every probe is an exact hull point: keep it; points where the hull does not bend are
@@ -332,7 +345,23 @@ def _snap_to_vertex(solver: HullSolver, start, direction, t: float, point: HullP
     target = float(min(near, key=lambda z: abs(z - t)))
     if target == t:
         return None
-    return target, solver.solve(start + target * direction)
+    composition = start + target * direction
+    # the vertex lies on the facet of `point`'s phases: its amounts follow from the balance, its
+    # energy from theirs, and the facet's hyperplane (point.dual) still supports the hull there
+    amounts, *_ = np.linalg.lstsq(matrix, composition, rcond=None)
+    if amounts.min() < -1e-9 or np.abs(matrix @ amounts - composition).max() > 1e-12:
+        return target, solver.solve(composition)
+    keep = amounts > AMOUNT_TOL
+    amounts = np.clip(amounts[keep], 0.0, None)
+    if not keep.all():  # the vanishing phase: the others' amounts re-solved without it
+        exact, *_ = np.linalg.lstsq(matrix[:, keep], composition, rcond=None)
+        if np.abs(matrix[:, keep] @ exact - composition).max() > 1e-12 or exact.min() < 0:
+            return target, solver.solve(composition)
+        amounts = exact
+    index = index[keep]
+    energy = float(solver.costs[index] @ amounts)
+    return target, HullPoint(composition, energy, tuple(int(r) for r in solver.rows[index]),
+                             tuple(float(a) for a in amounts), point.dual)
 
 
 def _drop_collinear(kinks: list[LineKink], tol: float = 1e-6) -> list[LineKink]:

@@ -91,13 +91,16 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
                        include_no_mixing_energy: bool = True, open_element: str = "Li",
                        closed_solver: HullSolver | None = None, open_solver: HullSolver | None = None,
                        minimum_only: bool = False,
-                       reactant_energies: tuple[float, float] | None = None) -> InterfaceReaction:
+                       reactant_energies: tuple[float, float] | None = None,
+                       kinks_below: float | None = None) -> InterfaceReaction:
     """Reaction energy profile of A | B, closed or open to `open_element` at `potential` V.
 
     minimum_only: find only the most negative kink, by one LP (for screening); `kinks` then holds it alone.
     open_solver: a grand HullSolver already built for this system and potential (reused across pairs).
     reactant_energies: (e_A, e_B) already known in this call's units (closed: eV/atom; open: grand
     potential per non-Li atom), e.g. cached across a screen; skips computing them.
+    kinks_below: only the kinks more negative than this (in this call's units) are sought, with the
+    two ends (the screen's interphase phases); the others may be left out.
     """
     name_a, name_b = comp_a.reduced_formula, comp_b.reduced_formula
     if comp_a.reduced_composition == comp_b.reduced_composition:
@@ -148,7 +151,8 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
         t, point = solver.most_negative_mixture(vec_b, vec_a, energy_b, energy_a)
         vertices = [LineKink(t, point)]
     else:
-        vertices = line_vertices(solver, vec_b, vec_a)
+        vertices = line_vertices(solver, vec_b, vec_a, only_below=None if kinks_below is None
+                                 else (energy_b, energy_a, kinks_below))
     kinks = []
     for vertex in vertices:
         t = vertex.t
