@@ -1,8 +1,15 @@
-"""Time and peak memory of a whole screen from the command line (default: the default screen).
+"""Time and peak memory of a whole screen from the command line (default: the default screen), and
+the same screen on a previous engine in the same run.
 
 Runs `screening screen` as a child process and samples the resident memory of its whole process tree
-(the dask workers included) every 0.5 s. Run: `.venv/bin/python benchmarks/bench_screen.py
-[--workers N] [--config FILE] [--limit N]` (`make bench` runs it after the pair benchmark).
+(the dask workers included) every 0.5 s. With `--baseline REF` (default: the commit before the
+faster engine of issue 14) the same command runs again on that commit's code (a `git worktree` in a
+temporary folder, its own package on PYTHONPATH, the same Python and data), the two rankings are
+compared cell by cell (floats after the outputs' 9-digit rounding) and the ratio of wall times is
+printed. Run: `.venv/bin/python benchmarks/bench_screen.py [--workers N] [--config FILE]
+[--limit N] [--baseline REF | --no-baseline]` (`make bench` runs it after the pair benchmark).
+The hull-stable set of the data is cached after its first computation (about 40 s); run once
+before timing.
 """
 
 from __future__ import annotations
@@ -32,17 +39,22 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def run(args) -> dict:
+BASELINE = "e4e80d8"  # the last commit before the pruned engine (issue 14)
+
+
+def run(args, code: Path = REPO) -> dict:
+    """One screen on the package at `code` (this checkout or a worktree of another commit)."""
     out = Path(tempfile.mkdtemp(prefix="bench_screen_"))
     cmd = [sys.executable, "-m", "screening", "screen", "--out", str(out), "--no-progress"]
     if args.config:
-        cmd += ["--config", args.config]
+        cmd += ["--config", str(Path(args.config).resolve())]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
     if args.limit:
         cmd += ["--limit", str(args.limit)]
     start = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    env = dict(os.environ, PYTHONPATH=str(code))
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=code, env=env)
     handle = psutil.Process(child.pid)
     peak = 0
     while child.poll() is None:
@@ -56,18 +68,53 @@ def run(args) -> dict:
     return {"seconds": elapsed, "peak_mb": peak / 2**20, "candidates": n, "out": out}
 
 
+def compare(ours: Path, theirs: Path) -> dict[str, int]:
+    """Cells that differ between two rankings.csv, per column (columns only one has are listed as -1)."""
+    import pandas as pd
+
+    a = pd.read_csv(ours / "rankings.csv", keep_default_na=False, dtype=str)
+    b = pd.read_csv(theirs / "rankings.csv", keep_default_na=False, dtype=str)
+    if len(a) != len(b):
+        return {"(rows)": abs(len(a) - len(b))}
+    diff = {c: -1 for c in sorted(set(a.columns) ^ set(b.columns))}
+    for column in a.columns.intersection(b.columns):
+        n = int((a[column] != b[column]).sum())
+        if n:
+            diff[column] = n
+    return diff
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--config")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--baseline", default=BASELINE, help="git commit of the previous engine")
+    parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
     result = run(args)
-    print("| screen | candidates | workers | wall time | peak memory (process tree) |")
-    print("|---|---:|---:|---:|---:|")
-    print(f"| {args.config or 'default'} | {result['candidates']} | "
-          f"{args.workers if args.workers is not None else 'one per core'} | "
-          f"{result['seconds'] / 60:.1f} min ({result['seconds']:.0f} s) | {result['peak_mb']:.0f} MB |")
+    rows = [("this engine", result)]
+    if not args.no_baseline:
+        tree = Path(tempfile.mkdtemp(prefix="bench_baseline_")) / "code"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), args.baseline],
+                       check=True, capture_output=True)
+        try:
+            rows.append((f"previous engine ({args.baseline})", run(args, tree)))
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                           capture_output=True)
+    print("| engine | screen | candidates | workers | wall time | peak memory (process tree) |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, r in rows:
+        print(f"| {name} | {args.config or 'default'} | {r['candidates']} | "
+              f"{args.workers if args.workers is not None else 'one per core'} | "
+              f"{r['seconds'] / 60:.1f} min ({r['seconds']:.0f} s) | {r['peak_mb']:.0f} MB |")
+    if len(rows) == 2:
+        print(f"\nSpeed-up: {rows[1][1]['seconds'] / rows[0][1]['seconds']:.2f}x")
+        diff = compare(rows[0][1]["out"], rows[1][1]["out"])
+        print("Rankings identical to the previous engine's" if not diff else
+              "Cells that differ from the previous engine's rankings (column: count; -1: column in one "
+              "only): " + ", ".join(f"{k}: {v}" for k, v in diff.items()))
     print(f"\nMachine: nproc {os.cpu_count()}, Python {platform.python_version()}; "
           f"load average at the end {os.getloadavg()[0]:.1f}")
 
