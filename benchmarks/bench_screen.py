@@ -69,18 +69,36 @@ def run(args, code: Path = REPO) -> dict:
 
 
 def compare(ours: Path, theirs: Path) -> dict[str, int]:
-    """Cells that differ between two rankings.csv, per column (columns only one has are listed as -1)."""
+    """Cells that differ between two rankings.csv, matched on (stack, candidate), per column and kind:
+    'order' (rank, Pareto rank), 'last digit' (numbers within 2e-9: the 9-digit rounding of values
+    that differ by round-off), 'no-reaction x' (a mixing ratio the previous engine gave where there
+    is no reaction, now empty) and 'other'. Columns only one file has count -1."""
     import pandas as pd
 
     a = pd.read_csv(ours / "rankings.csv", keep_default_na=False, dtype=str)
     b = pd.read_csv(theirs / "rankings.csv", keep_default_na=False, dtype=str)
-    if len(a) != len(b):
+    key = ["stack", "candidate"]
+    if len(a) != len(b) or a.duplicated(key).any():
         return {"(rows)": abs(len(a) - len(b))}
-    diff = {c: -1 for c in sorted(set(a.columns) ^ set(b.columns))}
-    for column in a.columns.intersection(b.columns):
-        n = int((a[column] != b[column]).sum())
-        if n:
-            diff[column] = n
+    merged = a.merge(b, on=key, suffixes=("", "~"))
+    diff: dict[str, int] = {c: -1 for c in sorted(set(a.columns) ^ set(b.columns))}
+    for column in a.columns.intersection(b.columns).drop(key):
+        x, y = merged[column], merged[column + "~"]
+        differ = x != y
+        if not differ.any():
+            continue
+        if column in ("rank", "pareto_rank"):
+            diff[f"{column} (order)"] = int(differ.sum())
+            continue
+        xn, yn = pd.to_numeric(x, errors="coerce"), pd.to_numeric(y, errors="coerce")
+        last_digit = differ & ((xn - yn).abs() <= 2e-9)
+        no_reaction = differ & False
+        if column.startswith("rxn_") and column.endswith("_x"):
+            no_reaction = differ & (x == "") & merged[column[:-2] + "_products"].eq("")
+        other = differ & ~last_digit & ~no_reaction
+        for kind, mask in (("last digit", last_digit), ("no-reaction x", no_reaction), ("other", other)):
+            if mask.any():
+                diff[f"{column} ({kind})"] = int(mask.sum())
     return diff
 
 
@@ -113,8 +131,8 @@ def main() -> None:
         print(f"\nSpeed-up: {rows[1][1]['seconds'] / rows[0][1]['seconds']:.2f}x")
         diff = compare(rows[0][1]["out"], rows[1][1]["out"])
         print("Rankings identical to the previous engine's" if not diff else
-              "Cells that differ from the previous engine's rankings (column: count; -1: column in one "
-              "only): " + ", ".join(f"{k}: {v}" for k, v in diff.items()))
+              "Cells that differ from the previous engine's rankings, matched on (stack, candidate) "
+              "(column (kind): count; -1: column in one only): " + ", ".join(f"{k}: {v}" for k, v in diff.items()))
     print(f"\nMachine: nproc {os.cpu_count()}, Python {platform.python_version()}; "
           f"load average at the end {os.getloadavg()[0]:.1f}")
 

@@ -61,7 +61,12 @@ _repr.maxlevel = 3
 
 def quote(value, limit: int = 80) -> str:
     """repr(value) for an error message, cut to about `limit` characters (never the whole of a huge value)."""
-    text = redact(_repr.repr(value))
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 332:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    try:
+        text = redact(_repr.repr(value))
+    except ValueError:  # a nested integer beyond Python's digit limit
+        return f"a {type(value).__name__} holding a huge number"
     text = text.replace("\n", "\\n").replace("\r", "\\r")
     if len(text) > limit:
         text = text[:limit] + "...(cut)"

@@ -173,3 +173,52 @@ def test_slurm_rerun_does_nothing(slurm_run):
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "Nothing to be done" in proc.stdout
     assert "submitted with SLURM jobid" not in proc.stdout
+
+
+# --- dask on Slurm (issue 14 item 3): `screening screen --cluster slurm` -------------------------
+
+def _screen(out: Path, *args: str) -> subprocess.CompletedProcess:
+    return _run([str(BIN / "screening"), "screen", "--config", str(DEMO), "--out", str(out), "--no-progress",
+                 *args], timeout=600)
+
+
+@pytest.fixture(scope="module")
+def dask_slurm_run(slurm, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dask_slurm") / "run"
+    proc = _screen(out, "--cluster", "slurm")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out
+
+
+def test_dask_workers_ran_as_slurm_jobs(dask_slurm_run):
+    import json
+
+    execution = json.loads((dask_slurm_run / "provenance.json").read_text())["execution"]
+    assert execution["cluster"] == "slurm" and execution["slurm"]["job_name"] == "screening-dask"
+    jobs = execution["slurm_jobs"]
+    assert jobs, execution
+    proc = _run(["squeue", "--states=all", "--noheader", "-j", ",".join(jobs), "--format=%i|%j|%T"])
+    assert proc.returncode == 0, proc.stderr
+    seen = {i: (name, state) for i, name, state in (line.split("|") for line in proc.stdout.split())}
+    assert set(seen) == set(jobs), proc.stdout
+    # the screen closes its workers: every job ended (the cluster cancels them at the end)
+    assert all(name == "screening-dask" and state in ("COMPLETED", "CANCELLED") for name, state in seen.values()), seen
+
+
+@pytest.mark.parametrize("workers", ["0", "1", "2"])
+def test_dask_slurm_rankings_equal_local_runs(dask_slurm_run, workers, tmp_path):
+    proc = _screen(tmp_path / "run", "--workers", workers)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("rankings.csv", "rankings.parquet"):
+        assert (tmp_path / "run" / name).read_bytes() == (dask_slurm_run / name).read_bytes(), (name, workers)
+
+
+def test_a_partition_slurm_refuses_is_one_line(slurm, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(DEMO.read_text() + "execution:\n  cluster: slurm\n  slurm: {queue: no-such-partition}\n")
+    proc = _run([str(BIN / "screening"), "screen", "--config", str(config), "--out", str(tmp_path / "out"),
+                 "--no-progress"], timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("screening: error: Slurm refuses") and len(proc.stderr.strip().splitlines()) == 1, \
+        proc.stderr
+    assert "partition" in proc.stderr and not (tmp_path / "out").exists()

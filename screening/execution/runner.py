@@ -11,15 +11,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import signal
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from screening.data.sources import load_table
-from screening.errors import InputError, ScreeningError
+from screening.execution.clusters import check_scheduler_address, dask_session  # noqa: F401 (re-exported)
 from screening.screen.candidates import Candidate
+from screening.screen.cluster_settings import SlurmSettings
 from screening.screen.evaluate import evaluate_candidates
 from screening.screen.stacks import make_stack
 
@@ -100,76 +100,49 @@ def default_workers() -> int:
 
 
 def execute(tasks: list[Task], workers: int | None = None, scheduler: str | None = None,
-            progress: Callable[[int], None] | None = None) -> list[dict]:
+            progress: Callable[[int], None] | None = None, slurm: SlurmSettings | None = None,
+            jobs: list[str] | None = None) -> list[dict]:
     """Run the tasks and return all rows in task order.
 
     workers=0 runs in this process without dask; otherwise a LocalCluster of `workers` single-threaded
-    processes (default: one per core), or the existing cluster at `scheduler`.
+    processes (default: one per core), the existing cluster at `scheduler`, or workers started as
+    Slurm jobs (`slurm`; the ids of the jobs that ran are appended to `jobs`).
     """
     results: dict[int, list[dict]] = {}
-    if workers == 0 and scheduler is None:
+    if workers == 0 and scheduler is None and slurm is None:
         for task in tasks:
             index, rows = run_task(task)
             results[index] = rows
             if progress:
                 progress(len(task.candidates))
     else:
-        for index, rows in _execute_dask(tasks, workers, scheduler, progress):
+        for index, rows in _execute_dask(tasks, workers, scheduler, progress, slurm, jobs):
             results[index] = rows
     return [row for task in tasks for row in results[task.index]]
 
 
-_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|ws|wss)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+def _execute_dask(tasks, workers, scheduler, progress, slurm=None, jobs=None) -> Iterable[tuple[int, list[dict]]]:
+    from distributed import as_completed
 
-
-def check_scheduler_address(address: str) -> None:
-    """One clear error for an address dask cannot use (before any work starts)."""
-    if not _ADDRESS.match(address):
-        raise InputError(f"not a dask scheduler address: {address!r} (expected tcp://host:port)")
-
-
-def _execute_dask(tasks, workers, scheduler, progress) -> Iterable[tuple[int, list[dict]]]:
-    import dask
-    from distributed import Client, LocalCluster, as_completed
-
-    dask.config.set({"distributed.worker.daemon": False, "logging.distributed": "error"})
-    cluster = client = None
-    try:
-        if scheduler:
-            check_scheduler_address(scheduler)
-            try:
-                client = Client(scheduler, timeout="20s")
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise ScreeningError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
-        else:
-            n = workers or default_workers()
-            with _signals_held():
-                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=50)
-                client = Client(cluster)
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
-        in_flight = 4 * n_workers
+    with dask_session(workers or default_workers(), scheduler, slurm, _signals_held) as session:
         queue = list(tasks)
         futures = as_completed()
-        for task in queue[:in_flight]:
-            futures.add(client.submit(run_task, task, pure=False))
-        next_task = min(in_flight, len(queue))
+        for task in queue[:session.in_flight]:
+            futures.add(session.client.submit(run_task, task, pure=False))
+        next_task = min(session.in_flight, len(queue))
         for future in futures:
             index, rows = future.result()
             task_size = len(tasks[index].candidates)
             future.release()
             if next_task < len(queue):
-                futures.add(client.submit(run_task, queue[next_task], pure=False))
+                futures.add(session.client.submit(run_task, queue[next_task], pure=False))
                 next_task += 1
+            session.note_jobs()
             if progress:
                 progress(task_size)
             yield index, rows
-    finally:
-        with _signals_held():
-            if client is not None:
-                client.close()
-            if cluster is not None:
-                cluster.close()
+        if jobs is not None:
+            jobs.extend(session.slurm_jobs)
 
 
 @contextlib.contextmanager

@@ -41,11 +41,13 @@ SCREEN_CONVENTIONS = {
 
 
 def evaluate_rows(config: ScreenConfig, table, candidates, workers=None, scheduler=None,
-                  progress: Callable[[int], None] | None = None) -> list[dict]:
+                  progress: Callable[[int], None] | None = None, jobs: list[str] | None = None) -> list[dict]:
+    """Rows of every candidate in every stack; on Slurm (config.cluster) the job ids go to `jobs`."""
     tasks = make_tasks(candidates, config.stack_specs, table.source.path, config.max_e_above_hull,
                        config.chunk_size, config.user_entries, config.user_scheme,
                        config.user_mode, config.exclude_entries)
-    return execute(tasks, workers=workers, scheduler=scheduler, progress=progress)
+    slurm = config.slurm if config.cluster == "slurm" else None
+    return execute(tasks, workers=workers, scheduler=scheduler, progress=progress, slurm=slurm, jobs=jobs)
 
 
 def load_properties():
@@ -185,6 +187,12 @@ def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
     progress_factory(total, desc, unit) returns a bar with update(n) and close() (tqdm's)."""
     if scheduler is not None:
         check_scheduler_address(scheduler)
+        if config.cluster == "slurm":
+            raise InputError("--scheduler uses a cluster someone else started; it cannot be combined with "
+                             "--cluster slurm (or execution: {cluster: slurm})")
+    if config.cluster == "slurm" and workers is not None:
+        raise InputError("--workers sets local worker processes; on Slurm set execution: {slurm: "
+                         "{maximum_workers: N}} in the config")
     check_out_dir(out_dir)
     table = config.table()
     work = config.enumeration_work()
@@ -198,9 +206,10 @@ def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
         candidates = candidates[:limit]
     started = time.perf_counter()
     bar = progress_factory(len(candidates), "screening", "cand") if progress_factory else None
+    jobs: list[str] = []
     try:
         rows = evaluate_rows(config, table, candidates, workers=config.workers if workers is None else workers,
-                             scheduler=scheduler, progress=bar.update if bar else None)
+                             scheduler=scheduler, progress=bar.update if bar else None, jobs=jobs)
     finally:
         if bar:
             bar.close()
@@ -209,7 +218,10 @@ def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
     frame = rank_rows(config, rows, bare, properties)
     elapsed = time.perf_counter() - started
     used = workers if workers is not None else (config.workers if config.workers is not None else default_workers())
+    execution = {"cluster": config.cluster, "workers": used, "scheduler": scheduler, "seconds": round(elapsed, 1)}
+    if config.cluster == "slurm":
+        execution.update(workers=config.slurm.maximum_workers, slurm=config.slurm.as_dict(), slurm_jobs=jobs)
     write_run_folder(out_dir, frame, provenance(config, table, len(candidates), bare, {
-        "execution": {"workers": used, "scheduler": scheduler, "seconds": round(elapsed, 1)},
+        "execution": execution,
         **ranking_summary(config, frame, properties)}))
     return frame

@@ -22,6 +22,9 @@ def add_commands(sub, common) -> None:
     p.add_argument("--workers", type=_workers, metavar="N",
                    help="local dask worker processes (default: one per core; 0 = no dask)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="use an existing dask scheduler (tcp://host:port)")
+    p.add_argument("--cluster", choices=["local", "slurm"],
+                   help="where dask workers run: local processes, or Slurm jobs (dask-jobqueue; settings "
+                        "from the config's execution: slurm: ...); default: the config's, else local")
     p.add_argument("--limit", type=_positive, metavar="N", help="only the first N candidates (quick look)")
     p.add_argument("--top", type=_positive, default=5, metavar="N", help="rows per stack to print (5)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,6 +52,11 @@ def run_screen(args) -> dict:
     if args.source != "snapshot":
         raise InputError("screens use a data file (--entries); --source mp serves the single-material "
                          "and pair commands")
+    if args.cluster:
+        from screening.screen.cluster_settings import parse_cluster
+
+        config.cluster, config.slurm = parse_cluster(config.raw.get("execution") or {}, args.config or "defaults",
+                                                     args.cluster)
     out = Path(args.out) if args.out else Path("results") / config.run
 
     def progress_factory(total: int, desc: str, unit: str):

@@ -17,6 +17,7 @@ from screening.screen.candidates import (ANION_FILTERS, TOXIC_OR_SCARCE, Candida
                                          candidate_limit, charge_balanced_spaces, charge_balanced_work,
                                          check_enumeration, from_data, from_library, grid, grid_size, merge,
                                          space_elements)
+from screening.screen.cluster_settings import SlurmSettings, parse_cluster
 from screening.screen.materials import resolve_material
 from screening.screen.rank import DEFAULT_WEIGHTS as SCORE_WEIGHTS
 from screening.screen.stacks import SEED_STACKS, Stack, make_stack
@@ -67,6 +68,8 @@ class ScreenConfig:
     score_weights: dict = field(default_factory=lambda: dict(DEFAULT_SCORE_WEIGHTS))
     funnel_order: tuple[str, ...] = FUNNEL_ORDER
     workers: int | None = None
+    cluster: str = "local"  # where dask workers run: "local" or "slurm" (screening.screen.cluster_settings)
+    slurm: SlurmSettings | None = None
     chunk_size: int = 48
     raw: dict = field(default_factory=dict)
 
@@ -253,8 +256,12 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     for key, value in weights.items():
         cfg.score_weights[key] = _number(value, f"score weight {key}", source, 0, 100)
     execution = raw.get("execution", {}) or {}
-    _check_keys(execution, {"workers", "chunk_size"}, f"{source}: execution")
+    _check_keys(execution, {"workers", "chunk_size", "cluster", "slurm"}, f"{source}: execution")
     cfg.workers = _int(execution.get("workers"), "workers", source, 0, 1024)
+    cfg.cluster, cfg.slurm = parse_cluster(execution, source)
+    if cfg.cluster == "slurm" and cfg.workers is not None:
+        raise InputError(f"{source}: execution 'workers' counts local processes; on Slurm use "
+                         "execution: {slurm: {maximum_workers: N}}")
     cfg.chunk_size = _int(execution.get("chunk_size", 48), "chunk_size", source, 1, 100000)
     workflow = raw.get("workflow", {}) or {}
     _check_keys(workflow, {"shards", "workers_per_job"}, f"{source}: workflow")
