@@ -144,6 +144,29 @@ def test_cli_serial_local_cluster_and_workflow_agree(demo_run, tmp_path):
         (tmp_path / "local2" / "rankings.parquet").read_bytes()
 
 
+def test_shards_by_candidates_and_stacks_give_the_same_rankings(demo_run, tmp_path):
+    """workflow: {shards: 4, stack_groups: 2}: each evaluate job holds half the candidates and one of the
+    two stacks; the rankings are the 3-shard run's, byte for byte."""
+    _, run = demo_run
+    config = yaml.safe_load(DEMO.read_text())
+    config["workflow"] = {"shards": 4, "stack_groups": 2, "workers_per_job": 0}
+    configfile = tmp_path / "grouped.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path / "wd", "--until", "rank", configfile=configfile)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    grouped = tmp_path / "wd" / "results" / "demo"
+    for name in ("rankings.csv", "rankings.parquet"):
+        assert (grouped / name).read_bytes() == (run / name).read_bytes(), name
+    import json
+
+    stacks = [json.loads((grouped / "shards" / f"shard_{k:03d}.json").read_text())["stacks"] for k in range(4)]
+    assert [len(s) for s in stacks] == [1, 1, 1, 1] and stacks[0] != stacks[1] and stacks[0] == stacks[2]
+    config["workflow"] = {"shards": 3, "stack_groups": 2}
+    configfile.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path / "wd2", "-n", configfile=configfile)
+    assert proc.returncode != 0 and "multiple of workflow.stack_groups" in proc.stderr, proc.stderr[-2000:]
+
+
 def test_remote_scheduler_with_two_worker_processes(demo_run, tmp_path):
     _, run = demo_run
     scheduler_file = tmp_path / "scheduler.json"

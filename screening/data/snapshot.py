@@ -135,6 +135,12 @@ def clean_stale_temporaries(folder: Path, now: float | None = None) -> list[Path
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write payload to path so that readers see the old file or the whole new one, never a part."""
+    atomic_write_with(path, lambda handle: handle.write(payload))
+
+
+def atomic_write_with(path: Path, write) -> None:
+    """atomic_write_bytes for output too large to hold in memory: write(handle) streams it into a
+    temporary file beside path (binary handle), which then replaces path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(path.parent)
@@ -142,7 +148,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp files are private; results get the usual mode
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

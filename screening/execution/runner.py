@@ -101,24 +101,41 @@ def default_workers() -> int:
 
 def execute(tasks: list[Task], workers: int | None = None, scheduler: str | None = None,
             progress: Callable[[int], None] | None = None, slurm: SlurmSettings | None = None,
-            jobs: list[str] | None = None) -> list[dict]:
-    """Run the tasks and return all rows in task order.
+            jobs: list[str] | None = None) -> dict[str, list]:
+    """Run the tasks and return all rows in task order, as columns ({column: values}; pandas builds
+    the same frame from it as from the rows, at a third of the memory of a million row dicts).
 
     workers=0 runs in this process without dask; otherwise a LocalCluster of `workers` single-threaded
     processes (default: one per core), the existing cluster at `scheduler`, or workers started as
     Slurm jobs (`slurm`; the ids of the jobs that ran are appended to `jobs`).
     """
-    results: dict[int, list[dict]] = {}
+    results: dict[int, dict[str, list]] = {}
     if workers == 0 and scheduler is None and slurm is None:
         for task in tasks:
             index, rows = run_task(task)
-            results[index] = rows
+            results[index] = _as_columns(rows)
             if progress:
                 progress(len(task.candidates))
     else:
         for index, rows in _execute_dask(tasks, workers, scheduler, progress, slurm, jobs):
-            results[index] = rows
-    return [row for task in tasks for row in results[task.index]]
+            results[index] = _as_columns(rows)
+    columns: dict[str, list] = {}
+    for task in tasks:
+        part = results.pop(task.index)
+        if not part:
+            continue
+        if not columns:
+            columns = {key: [] for key in part}
+        if list(part) != list(columns):
+            raise RuntimeError(f"task {task.index} returned other columns than the tasks before it")
+        for key, values in part.items():
+            columns[key].extend(values)
+    return columns
+
+
+def _as_columns(rows: list[dict]) -> dict[str, list]:
+    """Rows that share their keys (evaluate_candidates' rows) as {key: values}; {} for none."""
+    return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
 
 def _execute_dask(tasks, workers, scheduler, progress, slurm=None, jobs=None) -> Iterable[tuple[int, list[dict]]]:

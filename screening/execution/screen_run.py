@@ -20,7 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
-from screening.data.snapshot import atomic_write_bytes
+from screening.data.snapshot import atomic_write_with, atomic_write_bytes
 from screening.errors import InputError
 from screening.execution.runner import check_scheduler_address, default_workers, execute, make_tasks
 from screening.provenance import CONVENTIONS, clean_numbers, now_utc, package_versions
@@ -57,8 +57,9 @@ def load_properties():
     return PropertySet.load()
 
 
-def rank_rows(config: ScreenConfig, rows: list[dict], bare: dict[str, dict], properties=None) -> pd.DataFrame:
-    if not rows:
+def rank_rows(config: ScreenConfig, rows, bare: dict[str, dict], properties=None) -> pd.DataFrame:
+    """The rounded rankings of rows (rank()'s forms: row dicts, {column: values}, a DataFrame)."""
+    if len(rows) == 0:
         raise InputError("no candidate passed the enumeration filters: nothing to rank")
     frame = rank(rows, bare, config.thresholds, config.score_weights, [s.name for s in config.stacks],
                  properties=properties)
@@ -80,12 +81,18 @@ def round_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_rankings(frame: pd.DataFrame, out_dir: Path) -> None:
-    """rankings.parquet and rankings.csv, each written atomically."""
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False, engine="pyarrow", compression="zstd")
-    atomic_write_bytes(out_dir / "rankings.parquet", buffer.getvalue())
-    text = frame.to_csv(index=False, float_format=f"%.{FLOAT_DIGITS}g", lineterminator="\n")
-    atomic_write_bytes(out_dir / "rankings.csv", text.encode("utf-8"))
+    """rankings.parquet and rankings.csv, each written atomically (streamed: a full-matrix screen's CSV
+    is about a gigabyte)."""
+    atomic_write_with(out_dir / "rankings.parquet",
+                      lambda handle: frame.to_parquet(handle, index=False, engine="pyarrow", compression="zstd"))
+
+    def csv(handle):
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        frame.to_csv(text, index=False, float_format=f"%.{FLOAT_DIGITS}g", lineterminator="\n", chunksize=20000)
+        text.flush()
+        text.detach()
+
+    atomic_write_with(out_dir / "rankings.csv", csv)
 
 
 def provenance(config: ScreenConfig, table, n_candidates: int, bare: dict[str, dict],
@@ -205,7 +212,7 @@ def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
     if limit is not None:
         candidates = candidates[:limit]
     started = time.perf_counter()
-    bar = progress_factory(len(candidates), "screening", "cand") if progress_factory else None
+    bar = progress_factory(len(candidates), f"screening x {len(config.stacks)} stacks", "cand") if progress_factory else None
     jobs: list[str] = []
     try:
         rows = evaluate_rows(config, table, candidates, workers=config.workers if workers is None else workers,
@@ -215,7 +222,9 @@ def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
             bar.close()
     bare = bare_pairs(table, config.stacks)
     properties = load_properties()
-    frame = rank_rows(config, rows, bare, properties)
+    frame = pd.DataFrame(rows)
+    rows.clear()  # the columns' values now live in the frame: free the lists before ranking
+    frame = rank_rows(config, frame, bare, properties)
     elapsed = time.perf_counter() - started
     used = workers if workers is not None else (config.workers if config.workers is not None else default_workers())
     execution = {"cluster": config.cluster, "workers": used, "scheduler": scheduler, "seconds": round(elapsed, 1)}

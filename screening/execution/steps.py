@@ -62,13 +62,14 @@ def check_shard_paths(shard_paths: list[Path]) -> None:
         seen[key] = Path(path)
 
 
-def write_shards(config: ScreenConfig, shard_paths: list[Path]) -> int:
+def write_shards(config: ScreenConfig, shard_paths: list[Path], n_groups: int | None = None) -> int:
     """Enumerate candidates and split them into len(shard_paths) shard files; returns the number of
     candidates written (every candidate in exactly one shard)."""
     check_shard_paths(shard_paths)
     table = config.table()
     candidates = config.candidates(table)
-    n = len(shard_paths)
+    groups = stack_groups(config, len(shard_paths), n_groups)
+    n = len(shard_paths) // len(groups)  # candidate parts; shard k: part k // len(groups), stacks k % len(groups)
     # whole chemical systems per shard (see group_chunks), about the same number of candidates each
     systems = group_chunks(candidates, 1)
     bounds = [round(k * len(candidates) / n) for k in range(n + 1)]
@@ -78,15 +79,32 @@ def write_shards(config: ScreenConfig, shard_paths: list[Path]) -> int:
         k = min(n - 1, next(i for i in range(n) if done < bounds[i + 1] or i == n - 1))
         parts[k].extend(system)
         done += len(system)
-    for k, (path, part) in enumerate(zip(shard_paths, parts)):
-        payload = {"format": SHARD_FORMAT, "shard": k, "n_shards": n, "entries": table.source.path,
-                   "entries_sha256": table.source.sha256, "stacks": config.stack_specs,
+    for k, path in enumerate(shard_paths):
+        part, stacks = parts[k // len(groups)], groups[k % len(groups)]
+        payload = {"format": SHARD_FORMAT, "shard": k, "n_shards": len(shard_paths), "entries": table.source.path,
+                   "entries_sha256": table.source.sha256, "stacks": stacks,
                    "user_entries": list(config.user_entries), "user_scheme": config.user_scheme,
                    "user_mode": config.user_mode, "exclude_entries": list(config.exclude_entries),
                    "max_e_above_hull": config.max_e_above_hull, "chunk_size": config.chunk_size,
                    "candidates": [c.as_dict() for c in part]}
         write_json_output(Path(path), payload, "shard file")
     return sum(len(part) for part in parts)
+
+
+def stack_groups(config: ScreenConfig, n_shards: int, count: int | None = None) -> list[list[dict]]:
+    """The config's stacks in `count` (default: the config's workflow.stack_groups, else 1) contiguous
+    groups of about equal size (each shard holds one candidate part and one group; the shards are a
+    multiple of the groups)."""
+    if count is None:
+        count = (config.raw.get("workflow") or {}).get("stack_groups", 1)
+    specs = config.stack_specs
+    if count > len(specs):
+        raise InputError(f"workflow.stack_groups = {count} is more than the {len(specs)} stacks")
+    if n_shards % count:
+        raise InputError(f"{n_shards} shards cannot be split into workflow.stack_groups = {count} "
+                         "(the shards must be a multiple of it)")
+    bounds = [round(k * len(specs) / count) for k in range(count + 1)]
+    return [specs[bounds[k]:bounds[k + 1]] for k in range(count)]
 
 
 def read_shard(path: Path) -> tuple[dict, str]:
@@ -216,8 +234,12 @@ def rank_parts(config: ScreenConfig, part_paths: list[Path], out_dir: Path, n_ca
                shard_paths: list[Path] | None = None):
     """Gather the evaluated shards and write rankings.parquet, rankings.csv and provenance.json."""
     frames = [f for f in check_parts(part_paths, shard_paths) if not f.empty]
-    rows = pd.concat(frames, ignore_index=True).to_dict(orient="records") if frames else []
-    rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()} for row in rows]
+    # as the columns a screen's own run ranks (NaN back to None), without a million row dicts
+    whole = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    del frames
+    rows = {column: [None if isinstance(v, float) and v != v else v for v in whole[column].tolist()]
+            for column in whole.columns}
+    del whole
     table = config.table()
     bare = bare_pairs(table, config.stacks)
     properties = load_properties()

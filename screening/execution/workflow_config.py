@@ -27,6 +27,7 @@ class WorkflowSettings:
     run_dir: str  # relative to the Snakemake working directory
     shards: int
     workers_per_job: int
+    stack_groups: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,7 +89,13 @@ def workflow_settings(raw, source: str = "workflow config") -> WorkflowSettings:
             raise InputError(f"'workflow' must be a mapping (shards, workers_per_job), got {quote(section)}")
         shards = _bounded(section, "shards", DEFAULT_SHARDS, 1, MAX_SHARDS)
         workers = _bounded(section, "workers_per_job", 0, 0, MAX_WORKERS_PER_JOB)
+        groups = _bounded(section, "stack_groups", 1, 1, MAX_SHARDS)
+        if shards % groups:
+            raise InputError(f"workflow.shards = {shards} must be a multiple of workflow.stack_groups = {groups}")
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
-    config_from_dict(raw, source=source)
-    return WorkflowSettings(run=run, run_dir=f"results/{run}", shards=shards, workers_per_job=workers)
+    screen = config_from_dict(raw, source=source)
+    if groups > len(screen.stacks):
+        raise InputError(f"{source}: workflow.stack_groups = {groups} is more than the {len(screen.stacks)} stacks")
+    return WorkflowSettings(run=run, run_dir=f"results/{run}", shards=shards, workers_per_job=workers,
+                            stack_groups=groups)

@@ -30,6 +30,9 @@ def add_commands(sub, common) -> None:
     p.add_argument("--config-json", metavar="JSON", help="the config as a JSON string (from Snakemake)")
     p.add_argument("--out", nargs="+", required=True, metavar="SHARD.json")
     p.add_argument("--entries", metavar="PATH")
+    p.add_argument("--stack-groups", type=bounded_int("stack groups", 1, 1000), default=None, metavar="G",
+                   help="split the stacks into G groups too (shards: a multiple of G; default: the "
+                        "config's workflow.stack_groups, else 1)")
     parsers.append(p)
 
     p = sub.add_parser("evaluate", help="workflow step: evaluate one shard into a parquet file")
@@ -113,7 +116,7 @@ def run_shard(args) -> dict:
     config = _config(args)
     if args.entries:
         config.entries = args.entries
-    count = write_shards(config, paths)
+    count = write_shards(config, paths, args.stack_groups)
     return {"json": {"candidates": count, "shards": len(paths)},
             "text": f"{count} candidates in {len(paths)} shards"}
 

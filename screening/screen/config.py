@@ -18,7 +18,7 @@ from screening.screen.candidates import (ANION_FILTERS, TOXIC_OR_SCARCE, Candida
                                          check_enumeration, from_data, from_library, grid, grid_size, merge,
                                          space_elements)
 from screening.screen.cluster_settings import SlurmSettings, parse_cluster
-from screening.screen.materials import resolve_material
+from screening.screen.materials import by_role, resolve_material
 from screening.screen.rank import DEFAULT_WEIGHTS as SCORE_WEIGHTS
 from screening.screen.stacks import SEED_STACKS, Stack, make_stack
 
@@ -216,9 +216,11 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     check_enumeration(cfg.enumeration_work(), f"{source}: the charge-balanced spaces")
     cfg.library = _bool(cand.get("library", True), "library", source)
     specs = raw.get("stacks", SEED_STACKS)
-    specs = _list(specs, "stacks", source)
+    specs = _stack_matrix(specs, source) if isinstance(specs, dict) else _list(specs, "stacks", source)
     if not specs:
         raise InputError(f"{source}: 'stacks' is empty")
+    if len(specs) > MAX_STACKS:
+        raise InputError(f"{source}: {len(specs)} stacks, more than {MAX_STACKS}")
     for spec in specs:
         _check_stack_spec(spec, source)
     cfg.stack_specs = specs
@@ -264,8 +266,9 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
                          "execution: {slurm: {maximum_workers: N}}")
     cfg.chunk_size = _int(execution.get("chunk_size", 48), "chunk_size", source, 1, 100000)
     workflow = raw.get("workflow", {}) or {}
-    _check_keys(workflow, {"shards", "workers_per_job"}, f"{source}: workflow")
+    _check_keys(workflow, {"shards", "workers_per_job", "stack_groups"}, f"{source}: workflow")
     _int(workflow.get("shards", 8), "shards", source, 1, MAX_SHARDS)
+    _int(workflow.get("stack_groups", 1), "stack_groups", source, 1, MAX_SHARDS)
     _int(workflow.get("workers_per_job", 0), "workers_per_job", source, 0, 1024)
     return cfg
 
@@ -307,6 +310,29 @@ def _anions(value, source: str) -> tuple[str, ...]:
     if unknown:
         raise InputError(f"{source}: unknown anion class {_q(unknown[0])} (known: {', '.join(sorted(ANION_FILTERS))})")
     return names
+
+
+MAX_STACKS = 2000
+_LIBRARY_SETS = {"library-cathodes": "cathode", "library-anodes": "anode", "library-electrolytes": "electrolyte"}
+
+
+def _stack_matrix(value: dict, source: str) -> list[dict]:
+    """stacks: {electrodes: [...], electrolytes: [...]}: every electrode with every electrolyte (electrodes
+    first). A list may be a word for a library set: library-cathodes, library-anodes, library-electrolytes."""
+    _check_keys(value, {"electrodes", "electrolytes"}, f"{source}: stacks")
+    sides = []
+    for key in ("electrodes", "electrolytes"):
+        items = value.get(key)
+        if isinstance(items, str) and items in _LIBRARY_SETS:
+            items = [m.name for m in by_role(_LIBRARY_SETS[items])]
+        if not isinstance(items, list) or not items or len(items) > MAX_STACKS:
+            raise InputError(f"{source}: stacks '{key}' must be a list of 1..{MAX_STACKS} materials or one of "
+                             f"{', '.join(_LIBRARY_SETS)}, got {_q(items)}")
+        sides.append([_text(item, f"stacks {key}", source) for item in items])
+    if len(sides[0]) * len(sides[1]) > MAX_STACKS:
+        raise InputError(f"{source}: {len(sides[0])} electrodes x {len(sides[1])} electrolytes is more than "
+                         f"{MAX_STACKS} stacks")
+    return [{"electrode": e, "electrolyte": x} for e in sides[0] for x in sides[1]]
 
 
 def _list(value, name: str, source: str) -> list:

@@ -73,14 +73,15 @@ DEFAULT_WEIGHTS = {"window_shortfall": 0.1, "window_margin": 0.01, "band_gap": 0
 _SIGNS = np.array([1.0, 1.0, -1.0, -1.0, -1.0, -1.0])  # minimise each of sign * column
 
 
-def rank(rows: list[dict], bare: dict[str, dict], thresholds: dict, weights: dict,
+def rank(rows, bare: dict[str, dict], thresholds: dict, weights: dict,
          stack_order: list[str], properties=None) -> pd.DataFrame:
-    """The rankings table: one row per (stack, candidate), sorted. `properties`: a PropertySet for the
-    property columns and criteria (None: neither).
+    """The rankings table: one row per (stack, candidate), sorted. `rows`: a list of row dicts, a
+    {column: values} mapping or a DataFrame (used in place, not copied). `properties`: a PropertySet
+    for the property columns and criteria (None: neither).
 
     Rows come from evaluated shards (files): DataError, one line, when they are not rows of this screen.
     """
-    frame = pd.DataFrame(rows)
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     if frame.empty:
         return frame
     _check_rows(frame, stack_order)

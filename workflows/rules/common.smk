@@ -65,6 +65,7 @@ RUN = SETTINGS["run"]
 RUN_DIR = SETTINGS["run_dir"]
 N_SHARDS = SETTINGS["shards"]
 JOB_WORKERS = SETTINGS["workers_per_job"]
+STACK_GROUPS = int(SETTINGS["stack_groups"])  # shards split the stacks too (a whole number, checked)
 CODE = SETTINGS["code"]
 SHARDS = [f"{k:03d}" for k in range(N_SHARDS)]
 

@@ -22,11 +22,12 @@ rule shard:
     params:
         code=CODE,
         screen=section("entries", "user_entries", "user_scheme", "user_mode", "exclude_entries", "candidates", "stacks", "execution"),
+        stack_groups=STACK_GROUPS,
     resources:
         mem_mb=2000,
         runtime=20,
     shell:
-        "{SCREENING} shard --config-json {params.screen:q} --out {output:q}"
+        "{SCREENING} shard --config-json {params.screen:q} --stack-groups {params.stack_groups} --out {output:q}"
 
 
 rule evaluate:
