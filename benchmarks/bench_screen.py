@@ -54,14 +54,18 @@ def run(args, code: Path = REPO) -> dict:
         cmd += ["--limit", str(args.limit)]
     start = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=str(code))
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=code, env=env)
-    handle = psutil.Process(child.pid)
-    peak = 0
-    while child.poll() is None:
-        peak = max(peak, tree_rss(handle))
-        time.sleep(0.5)
+    # output to files, not pipes: a screen of 117 stacks prints more than a pipe holds, and a child
+    # blocked on a full pipe never ends
+    log = out.with_suffix(".out")
+    with open(log, "w") as stdout_file, open(log.with_suffix(".err"), "w") as stderr_file:
+        child = subprocess.Popen(cmd, stdout=stdout_file, stderr=stderr_file, text=True, cwd=code, env=env)
+        handle = psutil.Process(child.pid)
+        peak = 0
+        while child.poll() is None:
+            peak = max(peak, tree_rss(handle))
+            time.sleep(0.5)
     elapsed = time.perf_counter() - start
-    stdout, stderr = child.communicate()
+    stdout, stderr = log.read_text(), log.with_suffix(".err").read_text()
     if child.returncode != 0:
         sys.exit(f"screen failed: {stderr.strip().splitlines()[-1] if stderr.strip() else child.returncode}")
     n = stdout.split("(")[1].split(" candidates")[0] if "(" in stdout else "?"

@@ -167,3 +167,27 @@ def test_a_cathode_given_in_a_state_meets_the_coating_in_that_state():
     assert plain.electrode.composition["Li"] == pytest.approx(1.0)
     assert charged.electrode.composition["Li"] == pytest.approx(0.4)
     assert plain.electrode_charged.composition == charged.electrode_charged.composition
+
+
+def test_stack_matrix_is_every_electrode_with_every_electrolyte():
+    from screening.screen.config import load_config
+    from screening.screen.materials import by_role
+
+    config = load_config("workflows/config/matrix.yaml")
+    cathodes, electrolytes = by_role("cathode"), by_role("electrolyte")
+    assert len(config.stacks) == len(cathodes) * len(electrolytes) == 117
+    assert config.stack_specs[:2] == [{"electrode": cathodes[0].name, "electrolyte": electrolytes[0].name},
+                                      {"electrode": cathodes[0].name, "electrolyte": electrolytes[1].name}]
+    # each cathode meets the coating charged at its own top of charge
+    by_name = {s.name: s for s in config.stacks}
+    assert by_name["LNMO|LLZO"].potential == pytest.approx(4.8) and by_name["LFP|LLZO"].potential == pytest.approx(3.5)
+    assert by_name["LFP|LLZO"].electrode_charged.composition.reduced_formula == "FePO4"
+    small = config_from_dict({"stacks": {"electrodes": ["Li", "LiIn"], "electrolytes": ["LPSCl", "LLZO"]}})
+    assert [s.name for s in small.stacks] == ["Li|LPSCl", "Li|LLZO", "LiIn|LPSCl", "LiIn|LLZO"]
+    for bad, mention in (({"electrodes": "all", "electrolytes": ["LLZO"]}, "library-cathodes"),
+                         ({"electrodes": [], "electrolytes": ["LLZO"]}, "electrodes"),
+                         ({"electrodes": ["Li"]}, "electrolytes"),
+                         ({"electrodes": ["Li"], "electrolytes": ["LLZO"], "potential": 1}, "unknown key"),
+                         ({"electrodes": [f"Li{i}" for i in range(1, 60)], "electrolytes": ["LLZO"] * 40}, "2000")):
+        with pytest.raises(InputError, match=mention):
+            config_from_dict({"stacks": bad})
