@@ -27,7 +27,7 @@ rule shard:
         mem_mb=2000,
         runtime=20,
     shell:
-        "{SCREENING} shard --config-json {params.screen:q} --stack-groups {params.stack_groups} --out {output:q}"
+        "{SCREENING} shard --config-json {params.screen:q} --stack-groups {params.stack_groups:q} --out {output:q}"
 
 
 rule evaluate:
