@@ -14,8 +14,10 @@ import logging
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,9 +58,8 @@ def slurm_log_dir(settings: SlurmSettings) -> Path:
 
 
 @contextlib.contextmanager
-def dask_session(workers: int | None, scheduler: str | None, slurm: SlurmSettings | None, hold):
-    """Yield a Session; close the client and any cluster this started. `hold`: a context manager that
-    holds signals while a cluster starts or stops (runner._signals_held)."""
+def dask_session(workers: int | None, scheduler: str | None, slurm: SlurmSettings | None):
+    """Yield a Session; close the client and any cluster this started."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -80,21 +81,21 @@ def dask_session(workers: int | None, scheduler: str | None, slurm: SlurmSetting
             n = max(1, len(client.scheduler_info().get("workers", {})))
             session = Session(client, 4 * n)
         elif slurm is not None:
-            with hold():
+            with _signals_held():
                 cluster = _slurm_cluster(slurm)
                 client = Client(cluster)
             session = Session(client, 4 * slurm.maximum_workers, cluster)
             _wait_for_first_worker(session, slurm, background)
         else:
             n = workers or 1
-            with hold():
+            with _signals_held():
                 cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                        dashboard_address=None, silence_logs=50)
                 client = Client(cluster)
             session = Session(client, 4 * n, cluster)
         yield session
     finally:
-        with hold():
+        with _signals_held():
             if client is not None:
                 client.close()
             if cluster is not None:
@@ -112,9 +113,10 @@ class _Captured(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         error = record.exc_info[1] if record.exc_info else None
-        text = str(error) if error is not None else record.getMessage()
-        lines = [line.strip() for line in text.splitlines() if line.strip().startswith(("sbatch", "error"))]
-        self.last = "; ".join(lines[-2:]) or text.strip().splitlines()[0][:300] if text.strip() else ""
+        lines = [line.strip() for line in (str(error) if error is not None else record.getMessage()).splitlines()
+                 if line.strip()]
+        said = [line for line in lines if line.startswith(("sbatch", "error"))]
+        self.last = "; ".join(said[-2:]) if said else (lines[0][:300] if lines else "")
 
 
 def slurm_cluster_options(settings: SlurmSettings) -> dict:
@@ -182,3 +184,23 @@ def _wait_for_first_worker(session: Session, settings: SlurmSettings, background
     raise ScreeningError(f"no dask worker started on Slurm within {settings.start_timeout} s{said} "
                          f"(jobs {', '.join(session.slurm_jobs) or 'none'}; see `squeue -n {settings.job_name}` "
                          f"and the logs in {slurm_log_dir(settings)}); check queue, account, memory and walltime")
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM while a local cluster starts or stops, then deliver them: a start cut
+    short leaves worker processes that dask's exit hook fails to close (a traceback and leaked
+    semaphores), a stop cut short leaves them running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {signum: signal.signal(signum, lambda number, frame: pending.append(number))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)  # the restored handler raises KeyboardInterrupt (or the CLI's)

@@ -8,11 +8,8 @@ bounds memory whatever the size of the screen.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-import signal
-import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -141,7 +138,7 @@ def _as_columns(rows: list[dict]) -> dict[str, list]:
 def _execute_dask(tasks, workers, scheduler, progress, slurm=None, jobs=None) -> Iterable[tuple[int, list[dict]]]:
     from distributed import as_completed
 
-    with dask_session(workers or default_workers(), scheduler, slurm, _signals_held) as session:
+    with dask_session(workers or default_workers(), scheduler, slurm) as session:
         queue = list(tasks)
         futures = as_completed()
         for task in queue[:session.in_flight]:
@@ -160,23 +157,3 @@ def _execute_dask(tasks, workers, scheduler, progress, slurm=None, jobs=None) ->
             yield index, rows
         if jobs is not None:
             jobs.extend(session.slurm_jobs)
-
-
-@contextlib.contextmanager
-def _signals_held():
-    """Hold SIGINT and SIGTERM while a local cluster starts or stops, then deliver them: a start cut
-    short leaves worker processes that dask's exit hook fails to close (a traceback and leaked
-    semaphores), a stop cut short leaves them running."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {signum: signal.signal(signum, lambda number, frame: pending.append(number))
-                for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        for signum in dict.fromkeys(pending):
-            signal.raise_signal(signum)  # the restored handler raises KeyboardInterrupt (or the CLI's)

@@ -41,8 +41,9 @@ SCREEN_CONVENTIONS = {
 
 
 def evaluate_rows(config: ScreenConfig, table, candidates, workers=None, scheduler=None,
-                  progress: Callable[[int], None] | None = None, jobs: list[str] | None = None) -> list[dict]:
-    """Rows of every candidate in every stack; on Slurm (config.cluster) the job ids go to `jobs`."""
+                  progress: Callable[[int], None] | None = None, jobs: list[str] | None = None) -> dict[str, list]:
+    """Rows of every candidate in every stack, as columns (runner.execute); on Slurm (config.cluster)
+    the job ids go to `jobs`."""
     tasks = make_tasks(candidates, config.stack_specs, table.source.path, config.max_e_above_hull,
                        config.chunk_size, config.user_entries, config.user_scheme,
                        config.user_mode, config.exclude_entries)

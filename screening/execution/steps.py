@@ -22,7 +22,7 @@ from screening.execution.parts import (current_code_digest, keep_reusable, load_
 from screening.execution.runner import execute, group_chunks, make_tasks
 from screening.execution.screen_run import (load_properties, provenance, rank_rows, ranking_summary, write_json,
                                             write_rankings)
-from screening.execution.workflow_config import MAX_SHARDS
+from screening.execution.workflow_config import MAX_SHARDS, check_stack_groups
 from screening.provenance import code_digest
 from screening.safe_io import loads_json, quote, read_bytes
 from screening.screen.candidates import Candidate
@@ -98,11 +98,7 @@ def stack_groups(config: ScreenConfig, n_shards: int, count: int | None = None) 
     if count is None:
         count = (config.raw.get("workflow") or {}).get("stack_groups", 1)
     specs = config.stack_specs
-    if count > len(specs):
-        raise InputError(f"workflow.stack_groups = {count} is more than the {len(specs)} stacks")
-    if n_shards % count:
-        raise InputError(f"{n_shards} shards cannot be split into workflow.stack_groups = {count} "
-                         "(the shards must be a multiple of it)")
+    check_stack_groups(count, len(specs), n_shards)
     bounds = [round(k * len(specs) / count) for k in range(count + 1)]
     return [specs[bounds[k]:bounds[k + 1]] for k in range(count)]
 

@@ -76,6 +76,14 @@ def _bounded(section: dict, key: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def check_stack_groups(groups: int, n_stacks: int, n_shards: int) -> None:
+    """workflow.stack_groups: at most one group per stack, and the shards a multiple of the groups."""
+    if groups > n_stacks:
+        raise InputError(f"workflow.stack_groups = {groups} is more than the {n_stacks} stacks")
+    if n_shards % groups:
+        raise InputError(f"workflow.shards = {n_shards} must be a multiple of workflow.stack_groups = {groups}")
+
+
 def workflow_settings(raw, source: str = "workflow config") -> WorkflowSettings:
     """Validate the whole workflow config (every screen key as `screening screen` does, and the
     workflow section); return the settings the Snakefile needs. InputError (one line) otherwise."""
@@ -90,12 +98,12 @@ def workflow_settings(raw, source: str = "workflow config") -> WorkflowSettings:
         shards = _bounded(section, "shards", DEFAULT_SHARDS, 1, MAX_SHARDS)
         workers = _bounded(section, "workers_per_job", 0, 0, MAX_WORKERS_PER_JOB)
         groups = _bounded(section, "stack_groups", 1, 1, MAX_SHARDS)
-        if shards % groups:
-            raise InputError(f"workflow.shards = {shards} must be a multiple of workflow.stack_groups = {groups}")
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from None
     screen = config_from_dict(raw, source=source)
-    if groups > len(screen.stacks):
-        raise InputError(f"{source}: workflow.stack_groups = {groups} is more than the {len(screen.stacks)} stacks")
+    try:
+        check_stack_groups(groups, len(screen.stacks), shards)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
     return WorkflowSettings(run=run, run_dir=f"results/{run}", shards=shards, workers_per_job=workers,
                             stack_groups=groups)
