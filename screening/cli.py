@@ -18,7 +18,7 @@ import warnings
 from screening import __version__
 from screening.errors import InputError, ScreeningError
 from screening.safe_io import redact
-from screening.interfaces.argtypes import bounded_float
+from screening.interfaces.argtypes import add_uncertainty_arguments, bounded_float
 
 
 # What argparse takes for a negative number rather than an option: also '-1e-3', '-1.4eV', '-0.5 V'
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("material", help="formula (LiNbO3, LiNi0.8Co0.1Mn0.1O2) or library name")
     p.add_argument("--energy", type=energy_value, metavar="EV_PER_ATOM",
                    help="use this formation energy (eV/atom, e.g. --energy=-1.4 or -1.4eV) for the material")
+    add_uncertainty_arguments(p)
 
     p = sub.add_parser("window", parents=[common], help="electrochemical window vs Li/Li+")
     p.add_argument("material")
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep a metastable compound's own energy instead of lowering it onto the hull")
     p.add_argument("--energy", type=energy_value, metavar="EV_PER_ATOM")
     p.add_argument("--plot", metavar="FILE", help="write the Li uptake/release profile (PNG or SVG)")
+    p.add_argument("--potential", type=potential_value, metavar="V",
+                   help="with --uncertainty: the probability that each limit lies beyond this potential "
+                        "(default: the material's state, e.g. NAME@charged)")
+    add_uncertainty_arguments(p)
 
     p = sub.add_parser("pair", parents=[common], help="interfacial reaction between two materials")
     p.add_argument("a", help="first material (its atom fraction is the mixing ratio)")
@@ -110,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open system: count only the mutual reaction, not each reactant's own "
                         "reaction with the Li reservoir (pymatgen include_no_mixing_energy=False)")
     p.add_argument("--plot", metavar="FILE", help="write reaction energy vs mixing ratio (PNG or SVG)")
+    p.add_argument("--reacts-below", type=energy_value, default=0.0, metavar="EV_PER_ATOM",
+                   help="with --uncertainty: the pair reacts when its most negative reaction energy is below "
+                        "this (default 0: any energy released)")
+    add_uncertainty_arguments(p)
 
     p = sub.add_parser("decompose", parents=[common],
                        help="decomposition reaction energy open to Li at given potentials (Zhu 2015; "
@@ -118,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--potential", type=potential_value, action="append", metavar="V",
                    help="potential(s), V vs Li/Li+ (default: the material's state, else 0 and 5)")
     p.add_argument("--energy", type=energy_value, metavar="EV_PER_ATOM")
+    add_uncertainty_arguments(p)
 
     from screening.interfaces import energy_cli, screen_cli, workflow_cli
     screen_cli.add_commands(sub, common)

@@ -61,3 +61,26 @@ def bounded_int(what: str, low: int, high: int):
         return value
 
     return parse
+
+
+def add_uncertainty_arguments(parser: argparse.ArgumentParser) -> None:
+    """--uncertainty and the error model's options (used by stability, window, pair, decompose)."""
+    from screening.thermo.error_defaults import (CORRECTION_SCHEMES, DEFAULT_DRAWS,
+                                                 DEFAULT_INDEPENDENT_ERROR, METHODS)
+
+    group = parser.add_argument_group("uncertainty of the DFT energies")
+    group.add_argument("--uncertainty", choices=METHODS, default=None,
+                       help="propagate the energies' errors: first-order (from the decompositions) or "
+                            f"monte-carlo (correlated draws, default {DEFAULT_DRAWS})")
+    group.add_argument("--draws", type=int, default=DEFAULT_DRAWS, metavar="N", help="Monte Carlo draws")
+    group.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (same seed, same answer)")
+    group.add_argument("--independent-error", type=float, default=DEFAULT_INDEPENDENT_ERROR,
+                       metavar="EV_PER_ATOM",
+                       help=f"error of each composition's energy (default {DEFAULT_INDEPENDENT_ERROR}, "
+                            "Hautier et al. 2012)")
+    group.add_argument("--correction-errors", choices=CORRECTION_SCHEMES, default="mp2020",
+                       help="shared errors of the fitted anion and GGA+U corrections (default mp2020)")
+    group.add_argument("--entry-error", action="append", default=[], metavar="FORMULA=EV_PER_ATOM",
+                       help="an error of one composition's energy (repeatable), e.g. an ML energy's")
+
+

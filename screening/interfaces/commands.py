@@ -18,6 +18,19 @@ from screening.screen.materials import Material, resolve_material
 from screening.thermo.analysis import (analyse_decomposition_at, analyse_pair, analyse_stability,
                                        analyse_window)
 
+
+def _uncertainty_settings(args):
+    """The --uncertainty settings (checked before any data is read), or None."""
+    from screening.interfaces.uncertainty_cli import settings_from
+
+    return settings_from(args)
+
+
+def _with_uncertainty(payload: dict, lines: list, settings, fields: dict, extra_lines: list) -> None:
+    payload.update(fields)
+    payload["uncertainty"] = settings.as_dict()
+    lines.extend(extra_lines)
+
 POTENTIAL_TOL = 1e-9  # V: two sources of a potential agree within this
 _phases = format_phases  # also used by energy_cli
 
@@ -95,6 +108,7 @@ def _composition_notes(formula: str, in_data: bool, has_own_energy: bool) -> lis
 
 
 def run_stability(args) -> dict:
+    settings = _uncertainty_settings(args)
     material = resolve_material(args.material)
     potential = material.potential
     table = _table(args, material, with_li=potential is not None)
@@ -136,6 +150,11 @@ def run_stability(args) -> dict:
         lines.append(f"  open to Li at {format_number(potential, 3)} V: decomposition reaction energy "
                      f"{format_number(at_potential.reaction_energy, 4)} eV/atom (negative = released), "
                      f"{_decomposition_products(at_potential)}")
+    if settings is not None:
+        from screening.interfaces.uncertainty_cli import stability_uncertainty
+
+        _with_uncertainty(payload, lines, settings,
+                          *stability_uncertainty(settings, table, material.composition, result, args.energy))
     lines += data_lines(table)
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
 
@@ -157,10 +176,14 @@ def _decomposition_products(result) -> str:
 
 
 def run_window(args) -> dict:
+    settings = _uncertainty_settings(args)
+    if args.potential is not None and settings is None:
+        raise InputError("--potential of a window applies only with --uncertainty (the probability that "
+                         "each limit lies beyond it)")
     material = resolve_material(args.material)
+    potential = agreed_potential(args.potential, [material])
     table = _table(args, material)
     window, stab = analyse_window(table, material.composition, as_is=args.as_is, energy=args.energy)
-    potential = material.potential
     inside = window.contains(potential) if potential is not None else None
     notes = _composition_notes(window.formula, stab.in_data, stab.energy is not None)
     if window.zero_width:
@@ -204,6 +227,12 @@ def run_window(args) -> dict:
     if potential is not None:
         lines.append(f"  at {format_number(potential, 3)} V ({material.spec or material.label}): "
                      f"{_where(window, potential)}")
+    if settings is not None:
+        from screening.interfaces.uncertainty_cli import window_uncertainty
+
+        _with_uncertainty(payload, lines, settings,
+                          *window_uncertainty(settings, table, material.composition, window, args.as_is,
+                                              args.energy, potential))
     lines += data_lines(table)
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
 
@@ -219,6 +248,9 @@ def _where(window, potential: float) -> str:
 
 
 def run_pair(args) -> dict:
+    settings = _uncertainty_settings(args)
+    if args.reacts_below != 0.0 and settings is None:
+        raise InputError("--reacts-below applies only with --uncertainty (the probability that the pair reacts)")
     mat_a, mat_b = resolve_material(args.a), resolve_material(args.b)
     potential = agreed_potential(args.potential, [mat_a, mat_b])
     table = _table(args, mat_a, mat_b, with_li=potential is not None)
@@ -249,6 +281,15 @@ def run_pair(args) -> dict:
     for kink, kink_type in zip(result.kinks, kink_types):
         lines.append(f"    {format_number(kink.mixing_ratio, 4):>7}  {format_number(kink.reaction_energy, 4):>9}"
                      f"  {kink_type or '-':<16}  {kink.reaction}")
+    if settings is not None:
+        from screening.interfaces.uncertainty_cli import pair_uncertainty
+
+        fields, extra, kink_sds = pair_uncertainty(
+            settings, table, mat_a.composition, mat_b.composition, result, potential,
+            not args.own_energies, not args.mutual_only, args.reacts_below)
+        for kink, sd in zip(payload["kinks"], kink_sds):  # first order at each kink
+            kink["reaction_energy_std"] = sd
+        _with_uncertainty(payload, lines, settings, fields, extra)
     lines += data_lines(table)
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
 
@@ -274,6 +315,7 @@ def _alone_text(result, mat_a: Material, mat_b: Material) -> str:
 
 
 def run_decompose(args) -> dict:
+    settings = _uncertainty_settings(args)
     material = resolve_material(args.material)
     if material.potential is not None and args.potential:
         for value in args.potential:
@@ -293,6 +335,14 @@ def run_decompose(args) -> dict:
         phases = format_phases(r.products) + ("" if r.reacts else "  (stable)")
         lines.append(f"    {format_number(r.potential, 3):>11}  {format_number(r.reaction_energy, 4):>13}"
                      f"  {format_number(r.li_change, 3, sign=True):>9}  {phases}")
+    if settings is not None:
+        from screening.interfaces.uncertainty_cli import decompose_uncertainty
+
+        per_potential, extra = decompose_uncertainty(settings, table, material.composition, results, args.energy)
+        for entry, fields in zip(payload["decomposition"], per_potential):
+            entry.update(fields)
+        payload["uncertainty"] = settings.as_dict()
+        lines += extra
     lines += data_lines(table)
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
 

@@ -52,6 +52,18 @@ def _silence_highs_banner() -> None:
 _silence_highs_banner()
 
 
+OWN_ENERGY = -1  # gradient key of a compound's own energy when it is not a row (a user's --energy)
+
+
+def combine_gradients(*terms: tuple[float, dict[int, float]]) -> dict[int, float]:
+    """sum_k c_k g_k of gradients ({row: d value / d energy}); terms that cancel are dropped."""
+    out: dict[int, float] = {}
+    for coefficient, gradient in terms:
+        for key, value in gradient.items():
+            out[key] = out.get(key, 0.0) + coefficient * value
+    return {key: value for key, value in sorted(out.items()) if abs(value) > 1e-15}
+
+
 @dataclass(frozen=True)
 class HullPoint:
     """The hull at one composition.
@@ -99,6 +111,8 @@ class HullSolver:
         self.rows = np.flatnonzero(keep)
         self.coords = coords[self.rows]
         self.costs = costs[self.rows]
+        # d cost / d (entry energy, eV/atom): 1 closed, 1 / (non-open share) open
+        self.cost_scale = np.ones(len(self.rows)) if open_element is None else 1.0 / safe[self.rows]
         if len(self.rows) == 0:
             raise InputError("no phases left to build a hull from")
         self._highs = self._build_model()
@@ -237,6 +251,13 @@ class HullSolver:
         amounts /= amounts.sum()
         return HullPoint(point.composition, point.energy, tuple(int(r) for r in rows),
                          tuple(float(a) for a in amounts), point.dual)
+
+    def energy_gradient(self, point: HullPoint) -> dict[int, float]:
+        """d point.energy / d (energy of each chemical-system row, eV/atom) at the point's fixed
+        decomposition: the phases' amounts (open: per non-open atom, so divided by their share)."""
+        index = np.searchsorted(self.rows, np.array(point.phases, dtype=np.int64))
+        scale = self.cost_scale[index] if len(index) else np.zeros(0)
+        return {int(r): float(a * k) for r, a, k in zip(point.phases, point.amounts, scale)}
 
     def phase_names(self, point: HullPoint) -> list[str]:
         return [self.chemsys.names[r] for r in point.phases]

@@ -14,14 +14,14 @@ so E(0) and E(1) can be negative; `include_no_mixing_energy=False` measures only
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from pymatgen.core import Composition
 
 from screening.data.table import ChemSys
 from screening.errors import InputError
-from screening.thermo.hull import HullSolver, LineKink, line_vertices
+from screening.thermo.hull import HullSolver, LineKink, combine_gradients, line_vertices
 from screening.thermo.reaction_text import clean_amounts, format_reaction, normalise
 
 NO_REACTION_TOL = 1e-9  # eV/atom: a kink at or above -this releases no energy
@@ -39,6 +39,9 @@ class Kink:
     reaction_energy: float
     reaction: str
     products: dict[str, float]  # formula units, in the normalisation of `reaction`
+    # first order at this mixing ratio: {row: d reaction_energy / d energy of the row}; None when the
+    # reactant energies were given without their gradients
+    gradient: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def reacts(self) -> bool:
@@ -92,7 +95,8 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
                        closed_solver: HullSolver | None = None, open_solver: HullSolver | None = None,
                        minimum_only: bool = False,
                        reactant_energies: tuple[float, float] | None = None,
-                       kinks_below: float | None = None) -> InterfaceReaction:
+                       kinks_below: float | None = None,
+                       reactant_gradients: tuple[dict, dict] | None = None) -> InterfaceReaction:
     """Reaction energy profile of A | B, closed or open to `open_element` at `potential` V.
 
     minimum_only: find only the most negative kink, by one LP (for screening); `kinks` then holds it alone.
@@ -101,23 +105,25 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
     potential per non-Li atom), e.g. cached across a screen; skips computing them.
     kinks_below: only the kinks more negative than this (in this call's units) are sought, with the
     two ends (the screen's interphase phases); the others may be left out.
+    reactant_gradients: the first-order gradients of reactant_energies (else the kinks carry none).
     """
     name_a, name_b = comp_a.reduced_formula, comp_b.reduced_formula
     if comp_a.reduced_composition == comp_b.reduced_composition:
         raise InputError(f"the two reactants are the same composition ({name_a})")
     closed = closed_solver or HullSolver(chemsys)
 
-    def own_energy(comp: Composition) -> float:
-        """Closed-system energy of a reactant, eV/atom."""
+    def own_energy(comp: Composition) -> tuple[float, dict[int, float]]:
+        """Closed-system energy of a reactant, eV/atom, and its gradient."""
         if not use_hull_energy:
             energy = chemsys.energy_of(comp)
             if energy is not None:
-                return energy
-        return closed.energy_of_composition(comp)
+                return energy, {chemsys.index_of(comp.reduced_formula): 1.0}
+        point = closed.solve(closed.vector(comp))
+        return point.energy, closed.energy_gradient(point)
 
     if potential is None:
         solver = closed
-        energy_a, energy_b = reactant_energies or (own_energy(comp_a), own_energy(comp_b))
+        computed = (lambda: (own_energy(comp_a), own_energy(comp_b)))
         share_a = share_b = 1.0
         unit = "eV/atom"
     else:
@@ -135,13 +141,21 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
             raise InputError("own energies only matter when each reactant's reaction with the Li reservoir "
                              "counts: drop --mutual-only or --own-energies")
 
-        def grand(comp: Composition, share: float) -> float:
+        def grand(comp: Composition, share: float) -> tuple[float, dict[int, float]]:
             if include_no_mixing_energy:
-                return (own_energy(comp) - mu * comp.get_atomic_fraction(open_element)) / share
-            return solver.energy(solver.vector(comp))
+                energy, gradient = own_energy(comp)
+                return ((energy - mu * comp.get_atomic_fraction(open_element)) / share,
+                        combine_gradients((1.0 / share, gradient)))
+            point = solver.solve(solver.vector(comp))
+            return point.energy, solver.energy_gradient(point)
 
-        energy_a, energy_b = reactant_energies or (grand(comp_a, share_a), grand(comp_b, share_b))
+        computed = (lambda: (grand(comp_a, share_a), grand(comp_b, share_b)))
         unit = f"eV/atom of non-{open_element} elements"
+    if reactant_energies is None:
+        (energy_a, gradient_a), (energy_b, gradient_b) = computed()
+    else:
+        energy_a, energy_b = reactant_energies
+        gradient_a, gradient_b = reactant_gradients or (None, None)
     vec_a, vec_b = solver.vector(comp_a), solver.vector(comp_b)
     if np.allclose(vec_a, vec_b, atol=1e-12):
         # Same composition once Li is open (e.g. X and Li3X): only the reactants' own reactions remain.
@@ -164,7 +178,11 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
                                            share_a, share_b, open_element if potential is not None else None)
         else:
             reaction, products = NO_REACTION, _reactants(t, comp_a, comp_b, share_a, share_b)
-        kinks.append(Kink(float(x), float(energy) + 0.0, reaction, products))
+        gradient = None
+        if gradient_a is not None and gradient_b is not None:
+            gradient = combine_gradients((1.0, solver.energy_gradient(vertex.point)),
+                                         (-t, gradient_a), (-(1.0 - t), gradient_b))
+        kinks.append(Kink(float(x), float(energy) + 0.0, reaction, products, gradient))
     return InterfaceReaction((name_a, name_b), None if potential is None else float(potential),
                              unit, kinks)
 

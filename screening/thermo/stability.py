@@ -11,12 +11,12 @@ decomposition reaction energy of C + Li reservoir -> products, negative when ene
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pymatgen.core import Composition
 
 from screening.data.table import ChemSys
-from screening.thermo.hull import HullSolver
+from screening.thermo.hull import OWN_ENERGY, HullSolver, combine_gradients
 from screening.thermo.reaction_text import clean_amount
 
 STABLE_TOL = 1e-8  # eV/atom: at or below this above the hull counts as on the hull
@@ -34,6 +34,8 @@ class Stability:
     decomposition_energy: float | None  # None for elements and for compositions not in the data
     decomposition: dict[str, float]  # phases of the hull at this composition (atom fractions)
     competing_phases: dict[str, float]  # for a stable compound: the hull without it
+    # first order: {quantity: {row (OWN_ENERGY: the given energy): d quantity / d energy}}
+    gradients: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_stable(self) -> bool:
@@ -66,19 +68,31 @@ def stability(chemsys: ChemSys, comp: Composition, solver: HullSolver | None = N
     in_data = row is not None
     own = chemsys.energy_of(comp) if energy is None else float(energy)
     decomposition = decomposition_dict(solver, point)
+    hull_gradient = solver.energy_gradient(point)
     if own is None:
-        return Stability(name, False, None, point.energy, None, None, decomposition, {})
+        return Stability(name, False, None, point.energy, None, None, decomposition, {},
+                         {"hull_energy": hull_gradient})
+    own_gradient = {row if energy is None else OWN_ENERGY: 1.0}
+    above_gradient = combine_gradients((1.0, own_gradient), (-1.0, hull_gradient))
     e_above = max(own - point.energy, 0.0)
     if e_above > STABLE_TOL or len(comp.elements) == 1:
+        gradients = {"hull_energy": hull_gradient, "e_above_hull": above_gradient}
+        if len(comp.elements) > 1:
+            gradients["decomposition_energy"] = above_gradient
         return Stability(name, in_data, own, point.energy, e_above,
-                         e_above if len(comp.elements) > 1 else None, decomposition, {})
+                         e_above if len(comp.elements) > 1 else None, decomposition, {}, gradients)
     if row is None:  # a user's energy on the hull for a composition the data lacks: nothing to remove
         return Stability(name, False, own, point.energy, e_above, own - point.energy, {name: 1.0},
-                         decomposition)
+                         decomposition, {"hull_energy": hull_gradient, "e_above_hull": {},
+                                         "decomposition_energy": above_gradient})
     reduced = solver.without([row])
     rest = reduced.solve(vector)
+    below_gradient = combine_gradients((1.0, own_gradient), (-1.0, reduced.energy_gradient(rest)))
+    # on the hull: the own entry is the decomposition, so hull and own move together (e_above stays 0)
     return Stability(name, True, own, point.energy, e_above, own - rest.energy,
-                     {name: 1.0}, decomposition_dict(reduced, rest))
+                     {name: 1.0}, decomposition_dict(reduced, rest),
+                     {"hull_energy": hull_gradient, "e_above_hull": {},
+                      "decomposition_energy": below_gradient})
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,7 @@ class DecompositionAtPotential:
     reaction_energy: float
     li_change: float
     products: dict[str, float]  # formula units per formula unit of C
+    gradient: dict = field(default_factory=dict, compare=False, repr=False)  # of reaction_energy
 
     @property
     def reacts(self) -> bool:
@@ -113,8 +128,13 @@ def decomposition_at_potential(chemsys: ChemSys, comp: Composition, potential: f
     """
     closed = closed or HullSolver(chemsys)
     own = energy if energy is not None else chemsys.energy_of(comp)
-    if own is None:
-        own = closed.energy_of_composition(comp)
+    if energy is not None:
+        own_gradient = {OWN_ENERGY: 1.0}
+    elif own is not None:
+        own_gradient = {chemsys.index_of(comp.reduced_formula): 1.0}
+    else:
+        own_point = closed.solve(closed.vector(comp))
+        own, own_gradient = own_point.energy, closed.energy_gradient(own_point)
     mu = -float(potential)
     grand = HullSolver(chemsys, ion, mu)
     x_ion = comp.get_atomic_fraction(ion)
@@ -122,8 +142,9 @@ def decomposition_at_potential(chemsys: ChemSys, comp: Composition, potential: f
     point = grand.solve(grand.vector(comp))
     own_grand = (own - mu * x_ion) / share
     delta = (point.energy - own_grand) * share
+    gradient = combine_gradients((share, grand.energy_gradient(point)), (-1.0, own_gradient))
     if delta > -STABLE_TOL:  # LP round-off of a compound on the grand hull: stable, no reaction
-        delta = 0.0
+        delta, gradient = 0.0, {}
     host_atoms = comp.reduced_composition.num_atoms * share
     products, ion_atoms = {}, 0.0
     j = chemsys.elements.index(ion)
@@ -137,4 +158,5 @@ def decomposition_at_potential(chemsys: ChemSys, comp: Composition, potential: f
         ion_atoms = comp.reduced_composition[ion]
     products = dict(sorted(products.items(), key=lambda p: (-round(p[1], 6), p[0])))
     return DecompositionAtPotential(comp.reduced_formula, float(potential), float(delta) + 0.0,
-                                    clean_amount(ion_atoms - comp.reduced_composition[ion]), products)
+                                    clean_amount(ion_atoms - comp.reduced_composition[ion]), products,
+                                    gradient)

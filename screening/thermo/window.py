@@ -24,7 +24,7 @@ from pymatgen.core import Composition
 
 from screening.data.table import ChemSys
 from screening.errors import InputError
-from screening.thermo.hull import HullSolver, LineKink, line_vertices
+from screening.thermo.hull import OWN_ENERGY, HullSolver, LineKink, combine_gradients, line_vertices
 from screening.thermo.reaction_text import clean_amount
 
 T_TOL = 1e-9
@@ -64,6 +64,10 @@ class Window:
     reduction_onset: float | None = None
     oxidation_onset: float | None = None
     at_hull_vertex: bool = True  # False: the composition lies inside a segment of the hull along Li
+    # first order, {row (OWN_ENERGY: the given energy): d V / d energy (V per eV/atom)} of the
+    # reduction and oxidation limits (or onsets); empty where the limit does not exist
+    reduction_gradient: dict = field(default_factory=dict, compare=False, repr=False)
+    oxidation_gradient: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def width(self) -> float | None:
@@ -126,6 +130,15 @@ class _LiLine:
         slope = (self.f[k + 1] - self.f[k]) / (self.t[k + 1] - self.t[k])
         return float(self.f[k] + slope * (1.0 - self.t[k]))
 
+    def vertex_gradient(self, k: int) -> dict[int, float]:
+        return self.solver.energy_gradient(self.kinks[k].point)
+
+    def segment_gradient(self, k: int) -> dict[int, float]:
+        """d segment_mu(k) / d entry energies."""
+        weight = (1.0 - self.t[k]) / (self.t[k + 1] - self.t[k])
+        return combine_gradients((1.0 - weight, self.vertex_gradient(k)),
+                                 (weight, self.vertex_gradient(k + 1)))
+
     def li_change(self, t: float) -> float:
         """Ion atoms gained per formula unit of comp on going to Li fraction t."""
         return clean_amount(self.host_atoms * t / (1.0 - t) - self.ion_atoms)
@@ -167,22 +180,44 @@ def electrochemical_window(chemsys: ChemSys, comp: Composition, ion: str = "Li",
         ox_vertex, red_vertex = left, left + 1
         mu_ox = mu_red = line.segment_mu(left)
     hull = (mu_red, red_vertex, mu_ox, ox_vertex)
+    hull_gradients = (line.segment_gradient(red_vertex - 1),
+                      line.segment_gradient(ox_vertex) if ox_vertex is not None else {})
     if not as_is:
-        return _window(line, "hull", hull, hull, at_hull_vertex=vertex is not None)
+        return _window(line, "hull", hull, hull, at_hull_vertex=vertex is not None,
+                       gradients=hull_gradients)
     own = energy if energy is not None else chemsys.energy_of(comp)
     if own is None:
         raise InputError(f"{comp.reduced_formula} has no entry in the data: its window can only be "
                          "computed on the hull")
     limits = _as_is_limits(line, own)
+    gradients = _as_is_gradients(line, limits, {OWN_ENERGY if energy is not None
+                                                else chemsys.index_of(comp.reduced_formula): 1.0})
     mu_red, _, mu_ox, _ = limits
     if mu_ox is not None and -mu_red > -mu_ox + ZERO_WIDTH_TOL:
         # Li uptake downhill above the potential where Li release already is: no potential is safe
-        return _window(line, "as_is", limits, hull, at_hull_vertex=vertex is not None, everywhere=True)
-    return _window(line, "as_is", limits, limits, at_hull_vertex=vertex is not None)
+        return _window(line, "as_is", limits, hull, at_hull_vertex=vertex is not None, everywhere=True,
+                       gradients=gradients)
+    return _window(line, "as_is", limits, limits, at_hull_vertex=vertex is not None, gradients=gradients)
+
+
+def _as_is_gradients(line: _LiLine, limits, own_gradient: dict[int, float]):
+    """d mu / d energies of the as-is limits (Li uptake/release lines through the own energy)."""
+    _, red_vertex, _, ox_vertex = limits
+    t0 = line.t0
+    red = {}
+    if red_vertex is not None:
+        weight = (1.0 - t0) / (line.t[red_vertex] - t0)
+        red = combine_gradients((1.0 - weight, own_gradient), (weight, line.vertex_gradient(red_vertex)))
+    ox = {}
+    if ox_vertex is not None:
+        t = line.t[ox_vertex]
+        weight = (1.0 - t) / (t0 - t)
+        ox = combine_gradients((1.0 - weight, line.vertex_gradient(ox_vertex)), (weight, own_gradient))
+    return red, ox
 
 
 def _window(line: _LiLine, method: str, limits, profile_limits, at_hull_vertex: bool,
-            everywhere: bool = False) -> Window:
+            everywhere: bool = False, gradients=({}, {})) -> Window:
     """The Window for limits (mu_red, red_vertex, mu_ox, ox_vertex); the profile from profile_limits."""
     mu_red, red_vertex, mu_ox, ox_vertex = limits
     last = len(line.kinks) - 1
@@ -198,7 +233,10 @@ def _window(line: _LiLine, method: str, limits, profile_limits, at_hull_vertex: 
         decomposes_at_every_potential=everywhere,
         reduction_onset=_volts(mu_red) if everywhere else None,
         oxidation_onset=_volts(mu_ox) if everywhere else None,
-        at_hull_vertex=at_hull_vertex)
+        at_hull_vertex=at_hull_vertex,
+        # V = -mu
+        reduction_gradient=combine_gradients((-1.0, gradients[0])),
+        oxidation_gradient=combine_gradients((-1.0, gradients[1])) if mu_ox is not None else {})
 
 
 def _profile(line: _LiLine, mu_red, red_vertex, mu_ox, ox_vertex) -> list[ProfileStep]:
