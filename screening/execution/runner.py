@@ -19,6 +19,7 @@ from screening.screen.candidates import Candidate
 from screening.screen.cluster_settings import SlurmSettings
 from screening.screen.evaluate import evaluate_candidates
 from screening.screen.stacks import make_stack
+from screening.thermo.error_model import ErrorModel
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Task:
     user_scheme: str | None = None
     user_mode: str = "add"
     exclude_entries: tuple[str, ...] = ()
+    error_model: tuple | None = None  # ScreenConfig.error_spec(): first-order errors, or None
 
 
 @functools.lru_cache(maxsize=4)
@@ -48,13 +50,15 @@ def run_task(task: Task) -> tuple[int, list[dict]]:
                    tuple(task.exclude_entries))
     stacks = [make_stack(spec) for spec in task.stack_specs]
     candidates = [Candidate.from_dict(c) for c in task.candidates]
-    return task.index, evaluate_candidates(table, candidates, stacks, task.max_e_above_hull)
+    model = None if task.error_model is None else ErrorModel(task.error_model[0], task.error_model[1],
+                                                            tuple(tuple(e) for e in task.error_model[2]))
+    return task.index, evaluate_candidates(table, candidates, stacks, task.max_e_above_hull, error_model=model)
 
 
 def make_tasks(candidates: list[Candidate], stack_specs: list[dict], entries_path: str,
                max_e_above_hull: float | None, chunk_size: int, user_entries: tuple[str, ...] = (),
                user_scheme: str | None = None, user_mode: str = "add",
-               exclude_entries: tuple[str, ...] = ()) -> list[Task]:
+               exclude_entries: tuple[str, ...] = (), error_model: tuple | None = None) -> list[Task]:
     """Chunks of about chunk_size candidates, cut only between chemical systems.
 
     A chemical system's candidates always share one chunk and are evaluated in the same order, so
@@ -65,7 +69,7 @@ def make_tasks(candidates: list[Candidate], stack_specs: list[dict], entries_pat
     for k, chunk in enumerate(group_chunks(candidates, chunk_size)):
         tasks.append(Task(k, tuple(c.as_dict() for c in chunk), tuple(stack_specs), entries_path,
                           max_e_above_hull, tuple(user_entries), user_scheme, user_mode,
-                          tuple(exclude_entries)))
+                          tuple(exclude_entries), error_model))
     return tasks
 
 

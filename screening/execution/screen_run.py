@@ -46,7 +46,7 @@ def evaluate_rows(config: ScreenConfig, table, candidates, workers=None, schedul
     the job ids go to `jobs`."""
     tasks = make_tasks(candidates, config.stack_specs, table.source.path, config.max_e_above_hull,
                        config.chunk_size, config.user_entries, config.user_scheme,
-                       config.user_mode, config.exclude_entries)
+                       config.user_mode, config.exclude_entries, config.error_spec())
     slurm = config.slurm if config.cluster == "slurm" else None
     return execute(tasks, workers=workers, scheduler=scheduler, progress=progress, slurm=slurm, jobs=jobs)
 
@@ -106,6 +106,8 @@ def provenance(config: ScreenConfig, table, n_candidates: int, bare: dict[str, d
         "conventions": SCREEN_CONVENTIONS,
         "thresholds": config.thresholds, "score_weights": config.score_weights,
         "max_e_above_hull_for_candidates": config.max_e_above_hull,
+        "uncertainty": {"first_order": config.error_model.as_dict() if config.error_model else None,
+                        "monte_carlo": config.monte_carlo},
         "stacks": [s.as_dict() for s in config.stacks], "bare_pairs": bare,
         "n_candidates": n_candidates, "config": config.raw, "versions": package_versions(),
         **(extra or {})})

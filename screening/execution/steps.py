@@ -29,9 +29,10 @@ from screening.screen.candidates import Candidate
 from screening.screen.config import ScreenConfig, config_from_dict
 from screening.screen.evaluate import bare_pairs
 
-SHARD_FORMAT = 3
+SHARD_FORMAT = 4
 _SHARD_KEYS = {"format", "shard", "n_shards", "entries", "entries_sha256", "stacks", "user_entries",
-               "user_scheme", "user_mode", "exclude_entries", "max_e_above_hull", "chunk_size", "candidates"}
+               "user_scheme", "user_mode", "exclude_entries", "max_e_above_hull", "chunk_size", "candidates",
+               "uncertainty"}
 _CANDIDATE_KEYS = {"name", "composition", "sources", "hypothetical", "energy_penalty", "proxy_for", "note"}
 
 
@@ -86,6 +87,7 @@ def write_shards(config: ScreenConfig, shard_paths: list[Path], n_groups: int | 
                    "user_entries": list(config.user_entries), "user_scheme": config.user_scheme,
                    "user_mode": config.user_mode, "exclude_entries": list(config.exclude_entries),
                    "max_e_above_hull": config.max_e_above_hull, "chunk_size": config.chunk_size,
+                   "uncertainty": config.raw.get("uncertainty") or {},
                    "candidates": [c.as_dict() for c in part]}
         write_json_output(Path(path), payload, "shard file")
     return sum(len(part) for part in parts)
@@ -128,7 +130,8 @@ def read_shard(path: Path) -> tuple[dict, str]:
                       "user_mode": payload["user_mode"], "exclude_entries": payload["exclude_entries"],
                       "candidates": {"data": False, "library": False,
                                      "max_e_above_hull": payload["max_e_above_hull"]},
-                      "execution": {"chunk_size": payload["chunk_size"]}}, source=what)
+                      "execution": {"chunk_size": payload["chunk_size"]},
+                      "uncertainty": payload["uncertainty"]}, source=what)
     return payload, sha256_bytes(data)
 
 
@@ -187,9 +190,11 @@ def _evaluate(shard: dict, candidates: list[Candidate], shard_sha: str, code: st
     if table.source.sha256 != shard["entries_sha256"]:
         raise DataError(f"the data file {shard['entries']} changed since the shards were written: "
                         "re-run the split step")
+    config = config_from_dict({"stacks": shard["stacks"], "uncertainty": shard["uncertainty"],
+                               "candidates": {"data": False, "library": False}}, source="shard")
     tasks = make_tasks(candidates, shard["stacks"], table.source.path, shard["max_e_above_hull"],
                        shard["chunk_size"], tuple(shard["user_entries"]), shard["user_scheme"],
-                       shard["user_mode"], tuple(shard["exclude_entries"]))
+                       shard["user_mode"], tuple(shard["exclude_entries"]), config.error_spec())
     frame = pd.DataFrame(execute(tasks, workers=workers, scheduler=scheduler))
     return part_bytes(frame, shard_sha, code, shard["shard"], shard["n_shards"]), len(frame)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pymatgen.core import Composition
 
+from screening.chem import parse_formula
 from screening.errors import InputError
 from screening.interfaces.answer_text import format_number
 from screening.thermo.analysis import system_for
@@ -41,11 +42,9 @@ def settings_from(args) -> Settings | None:
         if not sep or not formula.strip():
             raise InputError(f"--entry-error {text!r}: give FORMULA=EV_PER_ATOM, e.g. Li3PO4=0.03")
         try:
-            comp = Composition(formula.strip())
-            if comp.num_atoms <= 0:
-                raise ValueError
-        except Exception:
-            raise InputError(f"--entry-error {text!r}: {formula.strip()!r} is not a formula") from None
+            comp = parse_formula(formula.strip())
+        except InputError as exc:
+            raise InputError(f"--entry-error {text!r}: {formula.strip()!r} is not a formula ({exc})") from None
         entry_errors.append((comp.reduced_formula, check_error(f"--entry-error {comp.reduced_formula}", value)))
     model = ErrorModel(check_error("--independent-error", args.independent_error), args.correction_errors,
                        tuple(entry_errors))

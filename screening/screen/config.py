@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from screening.chem import parse_formula
 from screening.errors import InputError
 from screening.safe_io import LIMITS, load_yaml, quote, read_text
 from screening.screen.candidates import (ANION_FILTERS, TOXIC_OR_SCARCE, Candidate, DataFilter,
@@ -21,6 +22,8 @@ from screening.screen.cluster_settings import SlurmSettings, parse_cluster
 from screening.screen.materials import by_role, resolve_material
 from screening.screen.rank import DEFAULT_WEIGHTS as SCORE_WEIGHTS
 from screening.screen.stacks import SEED_STACKS, Stack, make_stack
+from screening.thermo.error_defaults import CORRECTION_SCHEMES, DEFAULT_INDEPENDENT_ERROR, MAX_DRAWS
+from screening.thermo.error_model import ErrorModel, check_error
 
 STACK_KEYS = {"electrode", "electrolyte", "potential", "side", "name"}
 MAX_SHARDS = 1000  # shard files (and evaluate jobs) per workflow run
@@ -71,7 +74,15 @@ class ScreenConfig:
     cluster: str = "local"  # where dask workers run: "local" or "slurm" (screening.screen.cluster_settings)
     slurm: SlurmSettings | None = None
     chunk_size: int = 48
+    # first-order errors of every number (None: off) and Monte Carlo of the top candidates per stack
+    error_model: ErrorModel | None = field(default_factory=ErrorModel)
+    monte_carlo: dict = field(default_factory=lambda: dict(DEFAULT_MONTE_CARLO))
     raw: dict = field(default_factory=dict)
+
+    def error_spec(self) -> tuple | None:
+        """The error model as plain values for tasks: (independent, corrections, entry errors) or None."""
+        m = self.error_model
+        return None if m is None else (m.independent, m.corrections, tuple(m.entry_errors))
 
     def table(self):
         """The entry table of this screen (data file plus user entries)."""
@@ -118,7 +129,11 @@ class ScreenConfig:
 
 
 _TOP_KEYS = {"run", "entries", "user_entries", "user_scheme", "candidates", "stacks", "thresholds", "funnel",
-             "score_weights", "execution", "workflow", "user_mode", "exclude_entries"}
+             "score_weights", "execution", "workflow", "user_mode", "exclude_entries", "uncertainty"}
+_UNCERTAINTY_KEYS = {"first_order", "independent_error", "correction_errors", "entry_errors",
+                     "monte_carlo_top", "draws", "seed"}
+DEFAULT_MONTE_CARLO = {"top": 50, "draws": 200, "seed": 0}
+MAX_ENTRY_ERRORS = 1000
 _CANDIDATE_KEYS = {"data", "grids", "amorphisation_penalty", "charge_balanced", "library",
                    "max_e_above_hull"}
 _DATA_KEYS = {"require", "allow", "exclude", "exclude_radioactive", "exclude_noble_gases",
@@ -270,7 +285,36 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     _int(workflow.get("shards", 8), "shards", source, 1, MAX_SHARDS)
     _int(workflow.get("stack_groups", 1), "stack_groups", source, 1, MAX_SHARDS)
     _int(workflow.get("workers_per_job", 0), "workers_per_job", source, 0, 1024)
+    cfg.error_model, cfg.monte_carlo = _uncertainty(raw.get("uncertainty", {}), source)
     return cfg
+
+
+def _uncertainty(section, source: str) -> tuple[ErrorModel | None, dict]:
+    """The `uncertainty:` section: (error model or None when first_order is false, Monte Carlo settings)."""
+    section = {} if section is None else section
+    if not isinstance(section, dict):
+        raise InputError(f"{source}: 'uncertainty' must be a mapping")
+    _check_keys(section, _UNCERTAINTY_KEYS, f"{source}: uncertainty")
+    where = f"{source}: uncertainty"
+    entry_errors = section.get("entry_errors", {}) or {}
+    if not isinstance(entry_errors, dict) or len(entry_errors) > MAX_ENTRY_ERRORS:
+        raise InputError(f"{where}: entry_errors must map at most {MAX_ENTRY_ERRORS} formulas to errors (eV/atom)")
+    errors = []
+    for formula, value in entry_errors.items():
+        comp = parse_formula(_text(formula, "entry_errors formula", source))
+        errors.append((comp.reduced_formula, check_error(f"{where}: the error of {comp.reduced_formula}", value)))
+    corrections = section.get("correction_errors", "mp2020")
+    if corrections not in CORRECTION_SCHEMES:
+        raise InputError(f"{where}: correction_errors must be {' or '.join(CORRECTION_SCHEMES)}, got {_q(corrections)}")
+    model = ErrorModel(check_error(f"{where}: independent_error", section.get("independent_error",
+                                                                              DEFAULT_INDEPENDENT_ERROR)),
+                       corrections, tuple(sorted(errors)))
+    monte_carlo = {"top": _int(section.get("monte_carlo_top", DEFAULT_MONTE_CARLO["top"]), "monte_carlo_top",
+                               source, 0, 10000),
+                   "draws": _int(section.get("draws", DEFAULT_MONTE_CARLO["draws"]), "draws", source, 1, MAX_DRAWS),
+                   "seed": _int(section.get("seed", 0), "seed", source, 0, 2**62)}
+    first_order = _bool(section.get("first_order", True), "first_order", source)
+    return (model if first_order else None), monte_carlo
 
 
 def _check_keys(mapping: dict, allowed: set, where: str) -> None:

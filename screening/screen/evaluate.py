@@ -6,6 +6,11 @@ Reaction energies in stacks are the most negative mixture (one LP each): closed,
 at the stack potential, eV per non-Li atom, mutual reaction only (each reactant's own instability at
 that potential is measured by its window, not counted twice).
 
+First-order standard deviations (`<column>_std`, with an ErrorModel): of e_above_hull,
+decomposition_energy, the window limits and the four reaction energies, from the gradients of their
+optimal decompositions (screening.thermo.propagation); a hypothetical candidate's own energy carries
+the model's error of a composition.
+
 Interphase phases (`rxn_<label>_phases`): the product phases of every kink more negative than
 INTERPHASE_MAGNITUDE (a Li-richer mixture can form a metal the most negative one does not). Walking
 every kink costs several LPs, so it is done where the most negative energy is at or above
@@ -25,7 +30,8 @@ from screening.screen.candidates import Candidate, anion_class
 from screening.screen.interphase import DEFAULT_MAGNITUDE as INTERPHASE_MAGNITUDE
 from screening.screen.pruning import stable_table
 from screening.screen.stacks import Stack
-from screening.thermo.hull import HullSolver
+from screening.thermo.error_model import ErrorModel, standard_deviation
+from screening.thermo.hull import OWN_ENERGY, HullSolver
 from screening.thermo.reaction import interface_reaction
 from screening.thermo.stability import stability
 from screening.thermo.window import electrochemical_window
@@ -47,8 +53,9 @@ class _Systems:
     """Chemical systems and LP models shared by the candidates of one group. `table`: the entries the
     systems are built from (the hull-stable ones for reactions: same hull, fewer columns)."""
 
-    def __init__(self, table: EntryTable, energies: dict | None = None):
+    def __init__(self, table: EntryTable, energies: dict | None = None, error_model: ErrorModel | None = None):
         self.table = table
+        self.error_model = error_model
         self._chemsys: dict[tuple, object] = {}
         self._solvers: dict[tuple, HullSolver] = {}
         # reactants' hull energies depend on nothing but the entries: shared across groups
@@ -78,18 +85,33 @@ class _Systems:
             self._energies[key] = solver.energy(solver.vector(comp))
         return self._energies[key]
 
+    def reactant_gradient(self, comp: Composition, potential: float | None) -> dict[str, float]:
+        """{phase formula: d reactant_energy / d its energy}: by formula, since it is used in larger systems."""
+        key = ("gradient", comp.reduced_formula, potential)  # shared across groups like the energies
+        if key not in self._energies:
+            elements = {str(e) for e in comp.elements} | ({"Li"} if potential is not None else set())
+            solver = self.solver(elements, potential)
+            gradient = solver.energy_gradient(solver.solve(solver.vector(comp)))
+            self._energies[key] = {solver.chemsys.names[r]: v for r, v in gradient.items()}
+        return self._energies[key]
+
+    def std(self, chemsys, gradient, own_formula: str = "") -> float | None:
+        """First-order standard deviation of a quantity with this gradient over chemsys' rows."""
+        return standard_deviation(self.error_model, lambda k: own_formula if k == OWN_ENERGY
+                                  else chemsys.names[k], gradient)
+
 
 def _reaction_energy(systems: _Systems, coating: Candidate, other: Composition, potential: float | None):
-    """(most negative reaction energy, products text, mixing ratio, interphase phases text) or Nones
-    when undefined; the phases text joins the sorted product formulas of the kinks below
+    """(most negative reaction energy, products text, mixing ratio, interphase phases text, its
+    first-order standard deviation or None) or Nones when undefined; the phases text joins the sorted product formulas of the kinks below
     INTERPHASE_MAGNITUDE with ',' (Li left out open to Li: it goes to the reservoir).
 
     Both reactants at their hull energies: a hypothetical film's penalty is in its energy above hull,
     not counted again as a reaction."""
     if coating.composition.reduced_composition == other.reduced_composition:
-        return None, "", None, ""
+        return None, "", None, "", None
     if potential is not None and {str(e) for e in other.elements} == {"Li"}:
-        return None, "", None, ""
+        return None, "", None, "", None
     elements = set(coating.elements) | {str(e) for e in other.elements} | {"Li"}
     cs = systems.chemsys(elements)
     closed = systems.solver(elements)
@@ -98,8 +120,16 @@ def _reaction_energy(systems: _Systems, coating: Candidate, other: Composition, 
                 systems.reactant_energy(other, potential))
     arguments = dict(potential=potential, include_no_mixing_energy=False, closed_solver=closed,
                      open_solver=open_solver, reactant_energies=energies)
-    result = interface_reaction(cs, coating.composition, other, minimum_only=True, **arguments)
+    gradients = None
+    if systems.error_model is not None:
+        gradients = tuple({cs.index_of(name): v for name, v in systems.reactant_gradient(comp, potential).items()}
+                          for comp in (coating.composition, other))
+        if any(None in g for g in gradients):  # a reactant's hull phase outside this system's rows
+            gradients = None
+    result = interface_reaction(cs, coating.composition, other, minimum_only=True,
+                                reactant_gradients=gradients, **arguments)
     best = result.most_negative
+    sd = systems.std(cs, best.gradient) if gradients is not None else None
     products = best.products if result.reacts else {}
     kinks = [best]
     if KINK_WALK_FLOOR <= best.reaction_energy < INTERPHASE_MAGNITUDE:
@@ -109,25 +139,26 @@ def _reaction_energy(systems: _Systems, coating: Candidate, other: Composition, 
                      for name in kink.products if not (potential is not None and name == "Li")})
     # no reaction: every mixture is as good as none, so no mixing ratio (the LP's pick would be arbitrary)
     ratio = best.mixing_ratio if result.reacts else None
-    return best.reaction_energy, products_text(products), ratio, ",".join(phases)
+    return best.reaction_energy, products_text(products), ratio, ",".join(phases), sd
 
 
 def evaluate_candidates(table: EntryTable, candidates: list[Candidate], stacks: list[Stack],
-                        max_e_above_hull: float | None = None, prune: bool = True) -> list[dict]:
+                        max_e_above_hull: float | None = None, prune: bool = True,
+                        error_model: ErrorModel | None = None) -> list[dict]:
     """One row per (candidate, stack), in candidate order then stack order.
 
     prune: build the reactions' LPs on the hull-stable entries only (screening.screen.pruning; the
     same hull energies, decompositions and kinks with far fewer columns). Stability and windows use
     every entry of the candidate's own system either way (a stable candidate's decomposition energy
-    needs the entries it makes unstable)."""
+    needs the entries it makes unstable). error_model: add first-order `<column>_std` columns."""
     reaction_table = stable_table(table) if prune else table
     rows: list[dict] = []
     ordered = sorted(enumerate(candidates), key=lambda ic: (ic[1].elements, ic[0]))
     by_index: dict[int, list[dict]] = {}
     energies: dict = {}
     for elements, group in itertools.groupby(ordered, key=lambda ic: ic[1].elements):
-        systems = _Systems(table, energies if not prune else None)
-        reactions = _Systems(reaction_table, energies) if prune else systems
+        systems = _Systems(table, energies if not prune else None, error_model)
+        reactions = _Systems(reaction_table, energies, error_model) if prune else systems
         for index, candidate in group:
             by_index[index] = _evaluate_one(systems, reactions, candidate, stacks, max_e_above_hull)
     for index in range(len(candidates)):
@@ -168,6 +199,13 @@ def _evaluate_one(systems: _Systems, reactions: _Systems, candidate: Candidate, 
         "reduction_products": products_text(window.reduction_products) if window else "",
         "oxidation_products": products_text(window.oxidation_products) if window else "",
     }
+    if systems.error_model is not None:
+        name = comp.reduced_formula
+        base["e_above_hull_std"] = systems.std(cs, stab.gradients.get("e_above_hull"), name)
+        base["decomposition_energy_std"] = systems.std(cs, stab.gradients.get("decomposition_energy"), name)
+        base["reduction_potential_std"] = systems.std(cs, window.reduction_gradient, name) if window else None
+        base["oxidation_potential_std"] = (systems.std(cs, window.oxidation_gradient, name)
+                                           if window and window.oxidation_potential is not None else None)
     rows = []
     done: dict[tuple, tuple] = {}  # stacks share electrodes, electrolytes and potentials
     for stack in stacks:
@@ -181,11 +219,13 @@ def _evaluate_one(systems: _Systems, reactions: _Systems, candidate: Candidate, 
             key = (other.reduced_formula, potential)
             if key not in done:
                 done[key] = _reaction_energy(reactions, candidate, other, potential)
-            e, products, x, phases = done[key]
+            e, products, x, phases, sd = done[key]
             row[f"rxn_{label}"] = e
             row[f"rxn_{label}_products"] = products
             row[f"rxn_{label}_x"] = x
             row[f"rxn_{label}_phases"] = phases
+            if systems.error_model is not None:
+                row[f"rxn_{label}_std"] = sd
         rows.append(row)
     return rows
 
@@ -206,9 +246,9 @@ def bare_pairs(table: EntryTable, stacks: list[Stack], prune: bool = True) -> di
     for stack in stacks:
         fake = Candidate(stack.electrolyte.label, stack.electrolyte.composition, ("stack",))
         systems = _Systems(reaction_table)
-        e_closed, p_closed, _, _ = _reaction_energy(systems, fake, stack.electrode.composition, None)
-        e_open, p_open, _, _ = _reaction_energy(systems, fake, stack.electrode_charged.composition,
-                                             stack.potential)
+        e_closed, p_closed, _, _, _ = _reaction_energy(systems, fake, stack.electrode.composition, None)
+        e_open, p_open, _, _, _ = _reaction_energy(systems, fake, stack.electrode_charged.composition,
+                                                   stack.potential)
         out[stack.name] = {"bare_rxn": e_closed, "bare_rxn_products": p_closed,
                            "bare_rxn_open": e_open, "bare_rxn_open_products": p_open}
     return out

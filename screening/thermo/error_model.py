@@ -95,6 +95,12 @@ def correction_species(formula: str) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(out))
 
 
+@lru_cache(maxsize=200_000)
+def _reduced(formula: str) -> tuple[str, int]:
+    comp = Composition(formula)
+    return comp.reduced_formula, len(comp.elements)
+
+
 def _first_oxidation_guess(comp: Composition) -> dict[str, float]:
     try:
         guesses = comp.oxi_state_guesses(max_sites=-MAX_GUESS_SITES)
@@ -137,10 +143,10 @@ class ErrorModel:
 
     def independent_error(self, formula: str) -> float:
         """eV/atom for this composition alone (0 for an element: the reference)."""
-        comp = Composition(formula)
-        if len(comp.elements) < 2:
+        reduced, n_elements = _reduced(formula)
+        if n_elements < 2:
             return 0.0
-        return self._own.get(comp.reduced_formula, self.independent)
+        return self._own.get(reduced, self.independent)
 
     def design(self, formulas) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(species labels, content matrix [entry, species] of atom fractions, independent sigmas)."""
