@@ -1,7 +1,10 @@
 """One self-contained HTML page per run: provenance, the funnel, top candidates per stack, plots.
 
-Plots are written to <run>/plots/ as PNG and SVG and embedded in report.html as PNG (base64), so the
-page can be mailed or archived on its own.
+Per stack: the funnel, the top 10 and the reference coatings as static tables, then an interactive
+table of every candidate (sort, filter, criteria toggles, details; report_tables.py, report_page.py)
+and interactive plotly figures (report_plots.py). Plots for papers are written to <run>/plots/ as PNG
+and SVG and embedded in report.html as PNG (base64). Every library is embedded: the page can be mailed
+or archived on its own and opens offline.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import pandas as pd
 from screening.data.snapshot import atomic_write_bytes
 from screening.data.sources import load_table, selection_of
 from screening.errors import DataError, InputError
+from screening.interfaces.report_page import app_script, assets_html, stack_section
+from screening.interfaces.report_plots import (error_model_of, ranking_scatter, reaction_figure, stack_reactions,
+                                               windows_figure)
+from screening.interfaces.report_tables import UNCERTAIN_P_PASS, criteria_of, has_uncertainty, table_payload
 from screening.safe_io import loads_json, quote, read_bytes, read_text
 from screening.screen.rank import CRITERIA, PROPERTY_CRITERIA
 
@@ -145,8 +152,11 @@ def write_report(run_dir: Path) -> Path:
     except OSError as exc:
         raise InputError(f"cannot create the plots folder {plots_dir}: {exc.strerror or exc}") from None
     thresholds = prov["thresholds"]
+    criteria = criteria_of(frame, thresholds, prov.get("funnel_order"))
+    with_errors = has_uncertainty(frame)
+    model = error_model_of(prov) if with_errors else None
     parts = [_head(prov), _provenance_html(prov)]
-    for stack_info in prov["stacks"]:
+    for index, stack_info in enumerate(prov["stacks"]):
         name = stack_info["name"]
         stack_rows = frame[frame["stack"] == name].sort_values("rank")
         bare = prov["bare_pairs"].get(name, {})
@@ -162,8 +172,16 @@ def write_report(run_dir: Path) -> Path:
         references = stack_rows[stack_rows["formula"].isin(REFERENCE_COATINGS)]
         if len(references):
             parts.append(_top_table(references, thresholds, "Reference coatings, wherever they rank"))
+        figures = {"scatter": ranking_scatter(stack_rows), "windows": windows_figure(stack_rows, stack_info),
+                   "reaction": reaction_figure(stack_reactions(table, stack_rows, stack_info, with_errors, model),
+                                               stack_info["electrolyte"]["label"], stack_info["potential"])}
+        parts.append(stack_section(index, table_payload(stack_rows, criteria), figures, thresholds))
+        parts.append("<details class='papers'><summary>Figures for papers (PNG; SVG beside them in plots/)"
+                     "</summary>")
         for title, png in _plots_for_stack(frame, stack_rows, stack_info, table, plots_dir):
             parts.append(f"<figure>{_img(png, title)}<figcaption>{html.escape(title)}</figcaption></figure>")
+        parts.append("</details>")
+    parts.append(app_script())
     parts.append("</body></html>")
     out = run_dir / "report.html"
     try:
@@ -294,7 +312,7 @@ def _head(prov: dict) -> str:
             "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}"
             "th{background:#eee}.pass{background:#d9f2d9}.fail{background:#f7d4d4}"
-            "img{max-width:100%}figure{margin:1em 0}</style></head><body>"
+            f"img{{max-width:100%}}figure{{margin:1em 0}}</style>{assets_html()}</head><body>"
             f"<h1>Coating screen: {html.escape(prov['run'])}</h1>")
 
 
@@ -330,6 +348,8 @@ def _top_table(rows: pd.DataFrame, thresholds: dict, title: str | None = None) -
                ("interphase (worst)", "interphase_worst", "pass_interphase"),
                ("flags", "practicality_flags", "pass_practicality"),
                ("score", "score", None), ("failed", "failed_criteria", None), ("notes", "proxy_for", None)]
+    if "p_pass_all" in rows:  # Monte Carlo probabilities of the run's top candidates (NaN elsewhere)
+        columns.insert(-2, ("P(pass all)", "p_pass_all", None))
     head = "".join(f"<th>{html.escape(c[0])}</th>" for c in columns)
     body = []
     for _, row in rows.iterrows():
@@ -340,6 +360,8 @@ def _top_table(rows: pd.DataFrame, thresholds: dict, title: str | None = None) -
             text = _num(value) if isinstance(value, float) else html.escape(str(value if value is not None else ""))
             if column == "oxidation_potential" and (value is None or value != value):
                 text = "none (no Li)"
+            if column == "p_pass_all" and _present(value) and value < UNCERTAIN_P_PASS:
+                text += " (uncertain)"
             if column == "proxy_for" and value:
                 text = f"proxy for {html.escape(str(value))}"
             if column == "candidate" and row.get("hypothetical"):
