@@ -18,7 +18,7 @@ import warnings
 from screening import __version__
 from screening.errors import InputError, ScreeningError
 from screening.safe_io import redact
-from screening.interfaces.argtypes import add_uncertainty_arguments, bounded_float
+from screening.interfaces.argtypes import add_uncertainty_arguments, bounded_float, bounded_int
 
 
 # What argparse takes for a negative number rather than an option: also '-1e-3', '-1.4eV', '-0.5 V'
@@ -42,6 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 energy_value = bounded_float("formation energy", -20.0, 10.0, "eV/atom", units=("eV/atom", "eV"))
 potential_value = bounded_float("potential", -5.0, 10.0, "V vs Li/Li+", units=("V",))
+top_kinks = bounded_int("--top", 1, 10_000)
 DEFAULT_THERMO_TYPE = "GGA_GGA+U"
 
 
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="open system: count only the mutual reaction, not each reactant's own "
                         "reaction with the Li reservoir (pymatgen include_no_mixing_energy=False)")
     p.add_argument("--plot", metavar="FILE", help="write reaction energy vs mixing ratio (PNG or SVG)")
+    p.add_argument("--top", type=top_kinks, metavar="N",
+                   help="print only the N most negative kinks (1..10000; text only, --json keeps every kink)")
     p.add_argument("--reacts-below", type=energy_value, default=0.0, metavar="EV_PER_ATOM",
                    help="with --uncertainty: the pair reacts when its most negative reaction energy is below "
                         "this (default 0: any energy released)")

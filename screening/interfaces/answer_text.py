@@ -13,14 +13,14 @@ def format_number(value: float, digits: int = 3, sign: bool = False) -> str:
     return text
 
 
-def format_value(value: float | None, unit: str = "", digits: int = 3, missing: str = "none") -> str:
+def format_value(value: float | None, unit: str = "", digits: int = 3, missing: str = "not defined") -> str:
     return missing if value is None else f"{format_number(value, digits)}{unit}"
 
 
 def format_phases(products: dict[str, float], digits: int = 4) -> str:
-    """'4 Li2O + Li3P' in the given amounts (a coefficient of 1 omitted), '-' for none."""
+    """'4 Li2O + Li3P' in the given amounts (a coefficient of 1 omitted), 'no phases' for none."""
     if not products:
-        return "-"
+        return "no phases"
     parts = []
     for name, amount in products.items():
         coeff = (f"{amount:.{digits}g}" if abs(amount) < 1e-3
@@ -33,7 +33,7 @@ def window_lines(window, in_data: bool = True) -> list[str]:
     """The window, the phases beyond each limit and the profile, as indented lines."""
     v = lambda value: format_number(value, 3)  # noqa: E731
     if window.decomposes_at_every_potential:
-        lines = [f"  window: none: decomposes at every Li potential (at its own energy Li uptake is "
+        lines = [f"  window: no stable potential range: decomposes at every Li potential (at its own energy Li uptake is "
                  f"downhill below {v(window.reduction_onset)} V and Li release above "
                  f"{v(window.oxidation_onset)} V vs Li/Li+)",
                  f"  below {v(window.reduction_onset)} V (Li uptake):  {format_phases(window.reduction_products)}",
@@ -53,9 +53,10 @@ def window_lines(window, in_data: bool = True) -> list[str]:
         if window.reduction_products:
             lines.append(f"  below the reduction limit:  {format_phases(window.reduction_products)}")
         else:
-            lines.append("  below the reduction limit:  - (stable down to 0 V: against Li metal)")
+            lines.append("  below the reduction limit:  no reduction limit (stable down to 0 V, against Li metal)")
         lines.append("  above the oxidation limit:  "
-                     + (format_phases(window.oxidation_products) if ox is not None else "- (no Li to remove)"))
+                     + (format_phases(window.oxidation_products) if ox is not None
+                        else "no oxidation limit (no Li to remove)"))
         lines.append("  profile (per formula unit):")
     lines.append(f"    {'V vs Li/Li+':>11}  {'Li change':>9}  phases")
     for step in window.profile:

@@ -107,13 +107,11 @@ def _composition_notes(formula: str, in_data: bool, has_own_energy: bool) -> lis
             "(--energy or --user-entries)"]
 
 
-def run_stability(args) -> dict:
-    settings = _uncertainty_settings(args)
-    material = resolve_material(args.material)
+def stability_payload(table, material: Material, energy: float | None = None):
+    """(JSON payload of `screening stability`, the parts its text needs) on an entry table."""
     potential = material.potential
-    table = _table(args, material, with_li=potential is not None)
-    result = analyse_stability(table, material.composition, energy=args.energy)
-    at_potential = (analyse_decomposition_at(table, material.composition, potential, energy=args.energy)
+    result = analyse_stability(table, material.composition, energy=energy)
+    at_potential = (analyse_decomposition_at(table, material.composition, potential, energy=energy)
                     if potential is not None else None)
     notes = _composition_notes(result.formula, result.in_data, result.energy is not None)
     properties = properties_for(table)
@@ -128,6 +126,16 @@ def run_stability(args) -> dict:
                "at_potential": at_potential.as_dict() if at_potential else None,
                **gap, "notes": notes,
                "provenance": _provenance(table, material.notes, properties)}
+    return payload, {"result": result, "at_potential": at_potential, "gap": gap}
+
+
+def run_stability(args) -> dict:
+    settings = _uncertainty_settings(args)
+    material = resolve_material(args.material)
+    potential = material.potential
+    table = _table(args, material, with_li=potential is not None)
+    payload, parts = stability_payload(table, material, args.energy)
+    result, at_potential, gap = parts["result"], parts["at_potential"], parts["gap"]
     undefined = "not defined: no energy of its own (give --energy or --user-entries)"
     lines = [_header(material)]
     if result.in_data:
@@ -175,15 +183,10 @@ def _decomposition_products(result) -> str:
     return f"forms {format_phases(result.products)} (Li change {format_number(result.li_change, 3, sign=True)})"
 
 
-def run_window(args) -> dict:
-    settings = _uncertainty_settings(args)
-    if args.potential is not None and settings is None:
-        raise InputError("--potential of a window applies only with --uncertainty (the probability that "
-                         "each limit lies beyond it)")
-    material = resolve_material(args.material)
-    potential = agreed_potential(args.potential, [material])
-    table = _table(args, material)
-    window, stab = analyse_window(table, material.composition, as_is=args.as_is, energy=args.energy)
+def window_payload(table, material: Material, as_is: bool = False, energy: float | None = None,
+                   potential: float | None = None):
+    """(JSON payload of `screening window`, the parts its text needs) on an entry table."""
+    window, stab = analyse_window(table, material.composition, as_is=as_is, energy=energy)
     inside = window.contains(potential) if potential is not None else None
     notes = _composition_notes(window.formula, stab.in_data, stab.energy is not None)
     if window.zero_width:
@@ -213,6 +216,21 @@ def run_window(args) -> dict:
                "profile": [s.as_dict() for s in window.profile],
                "method": window.method, "notes": notes,
                "provenance": _provenance(table, material.notes, properties)}
+    return payload, {"window": window, "stability": stab, "gap": gap,
+                     "interphases": (reduction_ip, oxidation_ip)}
+
+
+def run_window(args) -> dict:
+    settings = _uncertainty_settings(args)
+    if args.potential is not None and settings is None:
+        raise InputError("--potential of a window applies only with --uncertainty (the probability that "
+                         "each limit lies beyond it)")
+    material = resolve_material(args.material)
+    potential = agreed_potential(args.potential, [material])
+    table = _table(args, material)
+    payload, parts = window_payload(table, material, args.as_is, args.energy, potential)
+    window, stab, gap = parts["window"], parts["stability"], parts["gap"]
+    reduction_ip, oxidation_ip = parts["interphases"]
     if args.plot:
         from screening.interfaces.plots import plot_voltage_profile
         plot_voltage_profile(window, args.plot)
@@ -247,16 +265,11 @@ def _where(window, potential: float) -> str:
     return f"outside: above the oxidation limit ({format_number(window.oxidation_potential, 3)} V)"
 
 
-def run_pair(args) -> dict:
-    settings = _uncertainty_settings(args)
-    if args.reacts_below != 0.0 and settings is None:
-        raise InputError("--reacts-below applies only with --uncertainty (the probability that the pair reacts)")
-    mat_a, mat_b = resolve_material(args.a), resolve_material(args.b)
-    potential = agreed_potential(args.potential, [mat_a, mat_b])
-    table = _table(args, mat_a, mat_b, with_li=potential is not None)
+def pair_payload(table, mat_a: Material, mat_b: Material, potential: float | None = None,
+                 own_energies: bool = False, mutual_only: bool = False):
+    """(JSON payload of `screening pair`, the parts its text needs) on an entry table."""
     result = analyse_pair(table, mat_a.composition, mat_b.composition, potential=potential,
-                          use_hull_energy=not args.own_energies,
-                          include_no_mixing_energy=not args.mutual_only)
+                          use_hull_energy=not own_energies, include_no_mixing_energy=not mutual_only)
     properties = properties_for(table)
     interphase = pair_interphase(properties, result)
     kink_types = kink_interphases(properties, result)
@@ -265,6 +278,20 @@ def run_pair(args) -> dict:
                "provenance": _provenance(table, mat_a.notes + mat_b.notes + properties.notes[:1], properties)}
     for kink, kink_type in zip(payload["kinks"], kink_types):
         kink["interphase_type"] = kink_type
+    return payload, {"result": result, "interphase": interphase, "kink_types": kink_types,
+                     "properties": properties}
+
+
+def run_pair(args) -> dict:
+    settings = _uncertainty_settings(args)
+    if args.reacts_below != 0.0 and settings is None:
+        raise InputError("--reacts-below applies only with --uncertainty (the probability that the pair reacts)")
+    mat_a, mat_b = resolve_material(args.a), resolve_material(args.b)
+    potential = agreed_potential(args.potential, [mat_a, mat_b])
+    table = _table(args, mat_a, mat_b, with_li=potential is not None)
+    payload, parts = pair_payload(table, mat_a, mat_b, potential, args.own_energies, args.mutual_only)
+    result, interphase, kink_types = parts["result"], parts["interphase"], parts["kink_types"]
+    properties = parts["properties"]
     if args.plot:
         from screening.interfaces.plots import plot_reaction
         plot_reaction(result, args.plot)
@@ -275,12 +302,8 @@ def run_pair(args) -> dict:
              f"  most negative reaction energy: {format_number(best.reaction_energy, 4)} {result.energy_unit}"
              f" at x = {format_number(best.mixing_ratio, 4)}{_alone_text(result, mat_a, mat_b)}",
              f"  reaction: {best.reaction if result.reacts else 'no reaction (the pair is stable)'}",
-             f"  interphase: {_interphase_text(interphase, properties)}",
-             "  kinks (x = atom fraction of the first material):",
-             f"    {'x':>7}  {'E_rxn':>9}  {'interphase':<16}  reaction"]
-    for kink, kink_type in zip(result.kinks, kink_types):
-        lines.append(f"    {format_number(kink.mixing_ratio, 4):>7}  {format_number(kink.reaction_energy, 4):>9}"
-                     f"  {kink_type or '-':<16}  {kink.reaction}")
+             f"  interphase: {_interphase_text(interphase, properties)}"]
+    lines += kink_lines(result, kink_types, getattr(args, "top", None))
     if settings is not None:
         from screening.interfaces.uncertainty_cli import pair_uncertainty
 
@@ -292,6 +315,23 @@ def run_pair(args) -> dict:
         _with_uncertainty(payload, lines, settings, fields, extra)
     lines += data_lines(table)
     return {"json": clean_numbers(payload), "text": "\n".join(lines)}
+
+
+def kink_lines(result, kink_types, top: int | None = None) -> list[str]:
+    """The kinks table (x order); with `top`, only the `top` most negative kinks."""
+    unit = "eV/atom" if result.potential is None else "eV/non-Li atom"
+    rows = list(zip(result.kinks, kink_types))
+    shown = rows
+    if top is not None and top < len(rows):
+        keep = sorted(range(len(rows)), key=lambda i: (rows[i][0].reaction_energy, rows[i][0].mixing_ratio))[:top]
+        shown = [rows[i] for i in sorted(keep)]
+    title = "  kinks (x = atom fraction of the first material"
+    title += (f"; the {len(shown)} most negative of {len(rows)}, --top):" if len(shown) < len(rows) else "):")
+    lines = [title, f"    {'x':>7}  {'E_rxn ' + unit:>20}  {'interphase':<16}  reaction"]
+    for kink, kink_type in shown:
+        lines.append(f"    {format_number(kink.mixing_ratio, 4):>7}  {format_number(kink.reaction_energy, 4):>20}"
+                     f"  {kink_type or 'no gap data':<16}  {kink.reaction}")
+    return lines
 
 
 def _interphase_text(interphase, properties) -> str:
@@ -314,19 +354,30 @@ def _alone_text(result, mat_a: Material, mat_b: Material) -> str:
     return f" ({this.label} alone: it {how}, without {other.label})"
 
 
-def run_decompose(args) -> dict:
-    settings = _uncertainty_settings(args)
-    material = resolve_material(args.material)
-    if material.potential is not None and args.potential:
-        for value in args.potential:
-            agreed_potential(value, [material])
-    potentials = args.potential or ([material.potential] if material.potential is not None else [0.0, 5.0])
-    table = _table(args, material)
-    results = [analyse_decomposition_at(table, material.composition, v, energy=args.energy)
-               for v in potentials]
+def decompose_payload(table, material: Material, potentials, energy: float | None = None):
+    """(JSON payload of `screening decompose`, its per-potential results) on an entry table."""
+    results = [analyse_decomposition_at(table, material.composition, v, energy=energy) for v in potentials]
     payload = {"formula": material.composition.reduced_formula, "material": material.as_dict(),
                "decomposition": [r.as_dict() for r in results],
                "provenance": _provenance(table, material.notes)}
+    return payload, results
+
+
+def decompose_potentials(material: Material, potentials) -> list[float]:
+    """The potentials of a decomposition: those given (each agreeing with the material's state), else
+    the material's state, else 0 and 5 V."""
+    if material.potential is not None and potentials:
+        for value in potentials:
+            agreed_potential(value, [material])
+    return list(potentials or ([material.potential] if material.potential is not None else [0.0, 5.0]))
+
+
+def run_decompose(args) -> dict:
+    settings = _uncertainty_settings(args)
+    material = resolve_material(args.material)
+    potentials = decompose_potentials(material, args.potential)
+    table = _table(args, material)
+    payload, results = decompose_payload(table, material, potentials, args.energy)
     lines = [_header(material),
              "  decomposition reaction energy open to Li: eV per atom of the compound, negative = energy "
              "released, 0 = stable",
