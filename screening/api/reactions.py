@@ -46,7 +46,7 @@ def make_reaction(left: dict[str, float], right: dict[str, float]):
     try:
         rxn = Reaction(list(left_c), list(right_c))
         first = next(iter(left_c))
-        rxn.normalize_to(first, left[first.reduced_formula] if first.reduced_formula in left else 1.0)
+        rxn.normalize_to(first, left_c[first])
         if all(abs(rxn.get_coeff(c) + v) < BALANCE_TOL for c, v in left_c.items()) and \
                 all(abs(rxn.get_coeff(c) - v) < BALANCE_TOL for c, v in right_c.items()):
             return rxn
