@@ -114,7 +114,7 @@ def _progress_printer(enabled: bool):
 
 
 def _fmt(value, unit="", digits=4) -> str:
-    return "none" if value is None else f"{value:.{digits}f}{unit}"
+    return "not defined" if value is None else f"{value:.{digits}f}{unit}"
 
 
 def _phases(products: dict[str, float]) -> str:
@@ -196,7 +196,7 @@ def run_energy(args) -> dict:
                      f"(max force {rel.max_force:.3f} eV/A), volume {rel.volume_initial:.2f} -> "
                      f"{rel.volume_final:.2f} A^3")
     else:
-        lines.append(f"  relaxation:            none (single point; max force {rel.max_force:.3f} eV/A)")
+        lines.append(f"  relaxation:            not relaxed (single point; max force {rel.max_force:.3f} eV/A)")
     lines += [f"  total energy:          {rel.energy:.4f} eV ({rel.energy_per_atom:.4f} eV/atom)",
               f"  formation energy:      {result.formation_energy:.4f} +/- {result.error:.3f} eV/atom "
               f"(data set's frame)",
@@ -205,7 +205,7 @@ def run_energy(args) -> dict:
         lines.append(f"  data set's value:      {result.data_energy:.4f} eV/atom (lowest entry; difference "
                      f"{1000 * (result.formation_energy - result.data_energy):+.0f} meV/atom)")
     else:
-        lines.append("  data set's value:      none (a composition new to the data)")
+        lines.append("  data set's value:      not in the data (a composition new to it: only its hull point is known)")
     lines += [f"  hull energy:           {_fmt(stab.hull_energy, ' eV/atom')}",
               f"  energy above hull:     {_fmt(stab.e_above_hull, ' eV/atom')}",
               f"  decomposition energy:  {_fmt(stab.decomposition_energy, ' eV/atom')}",
