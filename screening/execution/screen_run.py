@@ -23,6 +23,7 @@ import pandas as pd
 from screening.data.snapshot import atomic_write_with, atomic_write_bytes
 from screening.errors import InputError
 from screening.execution.runner import check_scheduler_address, default_workers, execute, make_tasks
+from screening.execution.uncertainty_run import add_monte_carlo
 from screening.provenance import CONVENTIONS, clean_numbers, now_utc, package_versions
 from screening.screen.config import ScreenConfig
 from screening.screen.evaluate import bare_pairs
@@ -228,12 +229,15 @@ def run_screen(config: ScreenConfig, out_dir: Path, workers: int | None = None,
     frame = pd.DataFrame(rows)
     rows.clear()  # the columns' values now live in the frame: free the lists before ranking
     frame = rank_rows(config, frame, bare, properties)
+    frame, monte_carlo = add_monte_carlo(config, frame, table, workers=config.workers if workers is None else workers,
+                                         scheduler=scheduler, progress_factory=progress_factory)
+    frame = round_frame(frame)
     elapsed = time.perf_counter() - started
     used = workers if workers is not None else (config.workers if config.workers is not None else default_workers())
     execution = {"cluster": config.cluster, "workers": used, "scheduler": scheduler, "seconds": round(elapsed, 1)}
     if config.cluster == "slurm":
         execution.update(workers=config.slurm.maximum_workers, slurm=config.slurm.as_dict(), slurm_jobs=jobs)
     write_run_folder(out_dir, frame, provenance(config, table, len(candidates), bare, {
-        "execution": execution,
+        "execution": execution, **monte_carlo,
         **ranking_summary(config, frame, properties)}))
     return frame

@@ -20,8 +20,9 @@ from screening.errors import DataError, InputError
 from screening.execution.parts import (current_code_digest, keep_reusable, load_reusable, mismatch, part_bytes,
                                        read_part, sha256_bytes, shard_lock)
 from screening.execution.runner import execute, group_chunks, make_tasks
-from screening.execution.screen_run import (load_properties, provenance, rank_rows, ranking_summary, write_json,
-                                            write_rankings)
+from screening.execution.screen_run import (load_properties, provenance, rank_rows, ranking_summary, round_frame,
+                                            write_json, write_rankings)
+from screening.execution.uncertainty_run import add_monte_carlo
 from screening.execution.workflow_config import MAX_SHARDS, check_stack_groups
 from screening.provenance import code_digest
 from screening.safe_io import loads_json, quote, read_bytes
@@ -232,7 +233,7 @@ def check_parts(part_paths: list[Path], shard_paths: list[Path] | None) -> list[
 
 
 def rank_parts(config: ScreenConfig, part_paths: list[Path], out_dir: Path, n_candidates: int | None = None,
-               shard_paths: list[Path] | None = None):
+               shard_paths: list[Path] | None = None, workers: int | None = 0):
     """Gather the evaluated shards and write rankings.parquet, rankings.csv and provenance.json."""
     frames = [f for f in check_parts(part_paths, shard_paths) if not f.empty]
     # as the columns a screen's own run ranks (NaN back to None), without a million row dicts
@@ -245,9 +246,12 @@ def rank_parts(config: ScreenConfig, part_paths: list[Path], out_dir: Path, n_ca
     bare = bare_pairs(table, config.stacks)
     properties = load_properties()
     frame = rank_rows(config, rows, bare, properties)
+    frame, monte_carlo = add_monte_carlo(config, frame, table, workers=workers)
+    frame = round_frame(frame)
     count = n_candidates if n_candidates is not None else int(frame["candidate"].nunique())
     payload = provenance(config, table, count, bare, {"execution": {"workflow": "snakemake",
                                                                    "shards": len(part_paths)},
+                                                      **monte_carlo,
                                                       **ranking_summary(config, frame, properties)})
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

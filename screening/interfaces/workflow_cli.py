@@ -55,6 +55,8 @@ def add_commands(sub, common) -> None:
                    help="the shard files of the parts, in the same order: each part must come from its shard")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--entries", metavar="PATH")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes for the Monte Carlo of the top rows (1: this one)")
     parsers.append(p)
     for p in parsers:
         p.add_argument("--json", action="store_true", help="print the step's summary as JSON")
@@ -132,13 +134,17 @@ def run_evaluate(args) -> dict:
 
 
 def run_rank(args) -> dict:
+    from screening.errors import InputError
     from screening.execution.steps import rank_parts
 
     config = _config(args)
     if args.entries:
         config.entries = args.entries
     shards = [Path(p) for p in args.shards] if args.shards else None
-    frame = rank_parts(config, [Path(p) for p in args.parts], Path(args.out), shard_paths=shards)
+    if not 1 <= args.workers <= 1024:
+        raise InputError(f"--workers must be from 1 to 1024, got {args.workers}")
+    frame = rank_parts(config, [Path(p) for p in args.parts], Path(args.out), shard_paths=shards,
+                       workers=0 if args.workers == 1 else args.workers)
     passing = frame.groupby("stack", sort=False)["passes_all"].sum().to_dict()
     return {"json": {"out": args.out, "passing": {k: int(v) for k, v in passing.items()}},
             "text": f"rankings -> {args.out} (passing every criterion: "

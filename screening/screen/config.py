@@ -77,6 +77,7 @@ class ScreenConfig:
     # first-order errors of every number (None: off) and Monte Carlo of the top candidates per stack
     error_model: ErrorModel | None = field(default_factory=ErrorModel)
     monte_carlo: dict = field(default_factory=lambda: dict(DEFAULT_MONTE_CARLO))
+    energy_errors: ErrorModel = field(default_factory=ErrorModel)  # the model, used by Monte Carlo either way
     raw: dict = field(default_factory=dict)
 
     def error_spec(self) -> tuple | None:
@@ -285,12 +286,13 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     _int(workflow.get("shards", 8), "shards", source, 1, MAX_SHARDS)
     _int(workflow.get("stack_groups", 1), "stack_groups", source, 1, MAX_SHARDS)
     _int(workflow.get("workers_per_job", 0), "workers_per_job", source, 0, 1024)
-    cfg.error_model, cfg.monte_carlo = _uncertainty(raw.get("uncertainty", {}), source)
+    cfg.energy_errors, first_order, cfg.monte_carlo = _uncertainty(raw.get("uncertainty", {}), source)
+    cfg.error_model = cfg.energy_errors if first_order else None
     return cfg
 
 
-def _uncertainty(section, source: str) -> tuple[ErrorModel | None, dict]:
-    """The `uncertainty:` section: (error model or None when first_order is false, Monte Carlo settings)."""
+def _uncertainty(section, source: str) -> tuple[ErrorModel, bool, dict]:
+    """The `uncertainty:` section: (error model, first-order columns wanted, Monte Carlo settings)."""
     section = {} if section is None else section
     if not isinstance(section, dict):
         raise InputError(f"{source}: 'uncertainty' must be a mapping")
@@ -314,7 +316,7 @@ def _uncertainty(section, source: str) -> tuple[ErrorModel | None, dict]:
                    "draws": _int(section.get("draws", DEFAULT_MONTE_CARLO["draws"]), "draws", source, 1, MAX_DRAWS),
                    "seed": _int(section.get("seed", 0), "seed", source, 0, 2**62)}
     first_order = _bool(section.get("first_order", True), "first_order", source)
-    return (model if first_order else None), monte_carlo
+    return model, first_order, monte_carlo
 
 
 def _check_keys(mapping: dict, allowed: set, where: str) -> None:

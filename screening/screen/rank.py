@@ -95,21 +95,12 @@ def rank(rows, bare: dict[str, dict], thresholds: dict, weights: dict,
         frame[key] = frame["stack"].map({name: values[key] for name, values in bare.items()})
     failed = np.zeros(len(frame), dtype=int)
     property_failed = np.zeros(len(frame), dtype=int)
-    for name, (column, direction) in CRITERIA.items():
-        limit = thresholds.get(name)
-        values = frame[column].astype(float)
-        if limit is None:
+    for name, ok in thermodynamic_passes(frame, thresholds).items():
+        if ok is None:
             frame[f"pass_{name}"] = pd.NA
             continue
-        if name in ("e_above_hull", "reduction_limit"):
-            # e_above_hull: compositions not in data are hull points; reduction_limit: no window fails
-            ok = (values.isna() & (name == "e_above_hull")) | (values <= limit + 1e-9)
-        elif direction == "max":
-            ok = values <= limit + 1e-9
-        else:
-            ok = values.isna() | (values >= limit - 1e-9)  # undefined reaction (same phase): no reaction
-        frame[f"pass_{name}"] = ok.to_numpy()
-        failed += (~ok).to_numpy().astype(int)
+        frame[f"pass_{name}"] = ok
+        failed += (~ok).astype(int)
     for name in PROPERTY_CRITERIA:
         setting = thresholds.get(name)
         ok = (_property_pass(frame, name, setting) if setting not in (None, False)
@@ -130,20 +121,48 @@ def rank(rows, bare: dict[str, dict], thresholds: dict, weights: dict,
     frame["score"] = score(frame, weights)
     frame["pareto_rank"] = 0
     for stack, index in frame.groupby("stack", sort=False).groups.items():
-        frame.loc[index, "pareto_rank"] = pareto_ranks(_objective_matrix(frame.loc[index]))
+        frame.loc[index, "pareto_rank"] = pareto_ranks(objective_matrix(frame.loc[index]))
     frame["stack_order"] = frame["stack"].map({name: i for i, name in enumerate(stack_order)})
     frame["window_margin"] = _window_margin(frame)
-    frame["_margin_key"] = -frame["window_margin"].round(6)
-    gaps = frame["band_gap"].astype(float) if "band_gap" in frame.columns else pd.Series(0.0, index=frame.index)
-    frame["_gap_key"] = -gaps.fillna(-1.0).round(4)
-    frame = frame.sort_values(["stack_order", "property_criteria_failed", "criteria_failed", "pareto_rank", "score", "_margin_key",
-                               "_gap_key", "candidate", "formula"], kind="mergesort").reset_index(drop=True)
+    frame["_margin_key"], frame["_gap_key"] = tie_keys(frame)
+    frame = frame.sort_values(["stack_order"] + SORT_COLUMNS, kind="mergesort").reset_index(drop=True)
     frame = frame.drop(columns=["_margin_key", "_gap_key"])
     frame["rank"] = frame.groupby("stack", sort=False).cumcount() + 1
     frame = frame.drop(columns=["stack_order"])
     front = ["stack", "rank", "candidate", "formula", "elements", "passes_all", "criteria_failed",
              "pareto_rank", "score"]
     return frame[front + [c for c in frame.columns if c not in front]]
+
+
+# the order within a stack (rank() sorts on these; screening.screen.monte_carlo compares drawn rows by them)
+SORT_COLUMNS = ["property_criteria_failed", "criteria_failed", "pareto_rank", "score", "_margin_key", "_gap_key",
+                "candidate", "formula"]
+
+
+def tie_keys(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The tie-break keys after the score: -window margin (rounded to 1e-6 V), -band gap (1e-4 eV)."""
+    gaps = frame["band_gap"].astype(float) if "band_gap" in frame.columns else pd.Series(0.0, index=frame.index)
+    return -frame["window_margin"].round(6), -gaps.fillna(-1.0).round(4)
+
+
+def thermodynamic_passes(frame: pd.DataFrame, thresholds: dict) -> dict[str, np.ndarray | None]:
+    """{criterion: pass (bool per row), or None when the criterion is off} of the CRITERIA."""
+    out: dict[str, np.ndarray | None] = {}
+    for name, (column, direction) in CRITERIA.items():
+        limit = thresholds.get(name)
+        if limit is None:
+            out[name] = None
+            continue
+        values = frame[column].astype(float)
+        if name in ("e_above_hull", "reduction_limit"):
+            # e_above_hull: compositions not in data are hull points; reduction_limit: no window fails
+            ok = (values.isna() & (name == "e_above_hull")) | (values <= limit + 1e-9)
+        elif direction == "max":
+            ok = values <= limit + 1e-9
+        else:
+            ok = values.isna() | (values >= limit - 1e-9)  # undefined reaction (same phase): no reaction
+        out[name] = ok.to_numpy(dtype=bool)
+    return out
 
 
 def score(frame: pd.DataFrame, weights: dict) -> pd.Series:
@@ -287,7 +306,7 @@ def _polyanion_oxides(formulas: pd.Series) -> list[bool]:
     return [found[f] for f in formulas]
 
 
-def _objective_matrix(frame: pd.DataFrame) -> np.ndarray:
+def objective_matrix(frame: pd.DataFrame) -> np.ndarray:
     values = frame[OBJECTIVES].astype(float).to_numpy(copy=True)
     values[:, 2:] = np.nan_to_num(values[:, 2:], nan=0.0)  # no reaction defined: nothing reacts
     values[:, 0] = np.nan_to_num(values[:, 0], nan=0.0)

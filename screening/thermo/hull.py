@@ -18,7 +18,7 @@ atom of the other elements, exactly as pymatgen's GrandPotentialPhaseDiagram nor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
@@ -113,6 +113,9 @@ class HullSolver:
         self.costs = costs[self.rows]
         # d cost / d (entry energy, eV/atom): 1 closed, 1 / (non-open share) open
         self.cost_scale = np.ones(len(self.rows)) if open_element is None else 1.0 / safe[self.rows]
+        # cost = cost_scale * (energy - chempot * open fraction): kept to re-cost the model (set_energies)
+        self._open_part = (np.zeros(len(self.rows)) if open_element is None
+                           else self.chempot * frac[self.rows, j_open])
         if len(self.rows) == 0:
             raise InputError("no phases left to build a hull from")
         self._highs = self._build_model()
@@ -142,6 +145,16 @@ class HullSolver:
         highs.passModel(lp)
         self._row_index = np.arange(k, dtype=np.int32)
         return highs
+
+    def set_energies(self, energies: np.ndarray) -> None:
+        """Re-cost the model for new energies (eV/atom) of every row of the chemical system, e.g. a
+        Monte Carlo draw: the same columns, so the next solve warm-starts from the last basis."""
+        energies = np.asarray(energies, dtype=float)
+        if energies.shape != (self.chemsys.size,):
+            raise ValueError("one energy per row of the chemical system is needed")
+        self.chemsys = replace(self.chemsys, energies=energies)
+        self.costs = self.cost_scale * (energies[self.rows] - self._open_part)
+        self._highs.changeColsCost(len(self.rows), np.arange(len(self.rows), dtype=np.int32), self.costs)
 
     def vector(self, comp: Composition) -> np.ndarray:
         """Composition as fractions over this solver's elements (the open element dropped)."""

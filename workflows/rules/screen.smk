@@ -62,10 +62,13 @@ rule rank:
     params:
         code=CODE,
         run_dir=RUN_DIR,
-        ranking=section("entries", "user_entries", "user_scheme", "user_mode", "exclude_entries", "stacks", "thresholds", "score_weights"),
+        ranking=section("entries", "user_entries", "user_scheme", "user_mode", "exclude_entries", "stacks", "thresholds",
+                        "score_weights", "uncertainty"),
+    # the Monte Carlo of the top rows runs on this job's cores (dask workers; 1 = in this process)
+    threads: workflow.cores
     resources:
         mem_mb=3000,
-        runtime=20,
+        runtime=30,
     shell:
         "{SCREENING} rank --config-json {params.ranking:q} --parts {input.parts:q} --shards {input.shards:q}"
-        " --out {params.run_dir:q}"
+        " --out {params.run_dir:q} --workers {threads}"
