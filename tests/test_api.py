@@ -236,7 +236,9 @@ def test_frames_and_plots(tmp_path):
 
 def test_screen_and_load_run(tmp_path):
     out = tmp_path / "run"
-    frame = sc.Explorer().screen(ROOT / "workflows" / "config" / "demo.yaml", out, workers=0, limit=3)
+    explorer = sc.Explorer()
+    assert explorer.stability("LiNbO3").e_above_hull == 0.0  # its data loaded first: still a file
+    frame = explorer.screen(ROOT / "workflows" / "config" / "demo.yaml", out, workers=0, limit=3)
     rankings, provenance = sc.load_run(out)
     assert len(rankings) == len(frame) > 0 and provenance["run"] == "demo"
     assert set(rankings["stack"]) == {s["name"] for s in provenance["stacks"]}
@@ -279,6 +281,7 @@ def test_bad_input_raises_the_cli_one_line_error(capsys, argv, call):
     (lambda: sc.Explorer([PDEntry("Li", 0.0), PDEntry("O", 0.0), PDEntry("Li2O", float("nan"))]), "non-finite"),
     (lambda: sc.Explorer([PDEntry("Li", 0.0), PDEntry("O", 0.0), PDEntry("Li2O", -300.0)]), "outside -20..10"),
     (lambda: sc.Explorer(thermo_type="GGA_GGA+U"), "only with source='mp'"),
+    (lambda: sc.Explorer([PDEntry("Li", 0.0)]).screen(), "screens use a data file"),
     (lambda: sc.pair("LiCoO2", "Li3PS4", potential=math.nan), "finite number"),
     (lambda: sc.pair("LiCoO2", "Li3PS4", potential=50), "outside -5..10"),
     (lambda: sc.stability(42), "not int"),
@@ -340,3 +343,24 @@ def test_text_says_in_words_what_is_missing(capsys):
     assert main(["window", "Al2O3"]) == 0
     out = capsys.readouterr().out
     assert "above the oxidation limit:  no oxidation limit (no Li to remove)" in out and " - " not in out
+
+
+# ---------------------------------------------------------------- the Materials Project source
+
+def test_materials_project_source_through_the_fake_server(table, monkeypatch, capsys):
+    from fake_mp_server import FakeMPServer
+
+    monkeypatch.setenv("SCREENING_MP_BACKOFF", "0")
+    with FakeMPServer(table) as server:  # serves the snapshot's Li-O-P and Cl-Li-P-S entries
+        monkeypatch.setenv("MP_API_KEY", "0123456789abcdef0123456789abcdef")
+        monkeypatch.setenv("MP_API_ENDPOINT", server.url)
+        mp = sc.Explorer(source="mp", use_cache=False)  # nothing written to the cache folder
+        window = mp.window("Li3PO4")
+        assert_matches(as_json_keys(window), {k: v for k, v in cli_json(
+            capsys, "window", "Li3PO4", "--source", "mp", "--no-cache").items() if k != "provenance"}, "window")
+        assert window.provenance["data_source"]["kind"] == "materials-project"
+        snapshot = sc.window("Li3PO4")
+        assert window.reduction_potential == pytest.approx(snapshot.reduction_potential, abs=1e-6)
+        assert window.oxidation_potential == pytest.approx(snapshot.oxidation_potential, abs=1e-6)
+        with pytest.raises(InputError, match="give no data or entries"):
+            sc.Explorer([PDEntry("Li", 0.0)], source="mp")

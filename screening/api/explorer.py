@@ -94,6 +94,7 @@ class Explorer:
         self.thermo_type = thermo_type or "GGA_GGA+U"
         self.use_cache = bool(use_cache)
         self._base = None
+        self.in_memory = entries is not None
         if entries is not None:
             from screening.api.entries import table_from_entries
             from screening.data.sources import finish_table
@@ -201,7 +202,7 @@ class Explorer:
         from screening.execution.screen_run import run_screen
         from screening.screen.config import config_from_dict, load_config
 
-        if self.source != "snapshot" or (self._base is not None and self.data is None):
+        if self.source != "snapshot" or self.in_memory:
             raise InputError("screens use a data file (data=PATH or the embedded snapshot); --source mp "
                              "and in-memory entries serve the single-material and pair methods")
         cfg = config_from_dict(config, "config") if isinstance(config, dict) else load_config(config)
