@@ -114,7 +114,8 @@ def test_open_pair_gives_total_and_mutual_energies(capsys):
 # ---------------------------------------------------------------- reactions, kJ/mol
 
 def test_reactions_are_balanced_pymatgen_reactions_normalised_as_the_text():
-    for result in (sc.pair("LiCoO2", "Li3PS4"), sc.pair("NMC811@charged", "LPSCl"), sc.pair("Li", "Li3PS4")):
+    for result in (sc.pair("LiCoO2", "Li3PS4"), sc.pair("NMC811@charged", "LPSCl"), sc.pair("Li", "Li3PS4"),
+                   sc.pair("LiNbO3", "Li6PS5Cl", potential=3.0), sc.pair("LiNbO3", "Li6PS5Cl", potential=0.0)):
         assert isinstance(result.reaction, Reaction)
         for kink in result.kinks:
             rxn = kink.reaction
@@ -131,6 +132,20 @@ def test_reactions_are_balanced_pymatgen_reactions_normalised_as_the_text():
             # the text's coefficients (4 decimals) are the Reaction's
             for coeff, name in re.findall(r"(?:^|[>+] )([0-9.]+) ([A-Za-z0-9()]+)", kink.reaction_text):
                 assert abs(abs(rxn.get_coeff(Composition(name))) - float(coeff)) < 6e-5, (name, coeff)
+
+
+def test_a_reaction_keeps_its_coefficients_where_pymatgen_could_choose_others():
+    from pymatgen.analysis.reaction_calculator import ReactionError
+
+    from screening.api.reactions import make_reaction
+
+    # Fe + O2 -> FeO + Fe2O3 has a family of balances: the kink's own must be kept
+    rxn = make_reaction({"Fe": 1.0, "O2": 0.625}, {"FeO": 0.5, "Fe2O3": 0.25})
+    assert isinstance(rxn, Reaction)
+    for name, coeff in (("Fe", -1.0), ("O2", -0.625), ("FeO", 0.5), ("Fe2O3", 0.25)):
+        assert abs(rxn.get_coeff(Composition(name)) - coeff) < 1e-9
+    with pytest.raises(ReactionError):
+        make_reaction({"Fe": 1.0, "O2": 0.7}, {"FeO": 0.5, "Fe2O3": 0.25})
 
 
 def test_kj_per_mol_by_hand():

@@ -29,10 +29,10 @@ def reaction_sides(reactants: tuple[str, str], mixing_ratio: float, products: di
     scale = next((c for _, c in terms if c > 1e-12), 1.0)
     left = {name: c / scale for name, c in terms if c / scale > 1e-12}
     right = dict(products)
-    if open_element is not None:
+    if open_element is not None and open_element not in right:  # else released: already a product
         held = sum(Composition(n)[open_element] * c for n, c in left.items())
         made = sum(Composition(n)[open_element] * c for n, c in right.items())
-        if made - held > 1e-9 and open_element not in left:
+        if made - held > 1e-7 * max(1.0, made):  # beyond the products' round-off (10 digits)
             left[open_element] = made - held
     return left, right
 
