@@ -175,7 +175,8 @@ def write_report(run_dir: Path) -> Path:
         figures = {"scatter": ranking_scatter(stack_rows), "windows": windows_figure(stack_rows, stack_info),
                    "reaction": reaction_figure(stack_reactions(table, stack_rows, stack_info, with_errors, model),
                                                stack_info["electrolyte"]["label"], stack_info["potential"])}
-        parts.append(stack_section(index, table_payload(stack_rows, criteria), figures, thresholds))
+        limits = {n: _limit_text(n, thresholds[n]) for n in criteria}
+        parts.append(stack_section(index, table_payload(stack_rows, criteria), figures, limits))
         parts.append("<details class='papers'><summary>Figures for papers (PNG; SVG beside them in plots/)"
                      "</summary>")
         for title, png in _plots_for_stack(frame, stack_rows, stack_info, table, plots_dir):

@@ -24,9 +24,16 @@ function popcount(bits) {
 }
 
 // the cell of column `col` in row i, for DataTables' orthogonal data types (display, sort, filter, type)
+function raw(data, col, key, i) {
+  const value = data[key][i];
+  if (value === null || value === undefined) return null;
+  if (col.levels) return col.levels[value];
+  return col.scale ? value / col.scale : value;
+}
+
 function cell(stack, col, i, type) {
   const data = stack.table.data;
-  const value = data[col.key][i];
+  const value = raw(data, col, col.key, i);
   if (col.kind === "fail") {
     if (type === "sort" || type === "type") return popcount(value) * 65536 + value;
     return failedNames(value, stack.table.criteria).join(", ");
@@ -43,9 +50,9 @@ function cell(stack, col, i, type) {
   if (value === null) return col.key === "oxidation_potential" ? "none (no Li)" : "";
   if (col.kind === "int") return String(value);
   let text = value.toFixed(col.decimals);
-  const sd = col.std ? data[col.std][i] : null;
-  if (sd !== null && sd !== undefined) text += " \u00b1 " + sd.toFixed(col.decimals);
-  if (col.kind === "prob" && col.key === "p_pass_all" && value < 0.5 && data.rank && data.rank[i] <= 10) {
+  const sd = col.std ? raw(data, col, col.std, i) : null;
+  if (sd !== null) text += " \u00b1 " + sd.toFixed(col.decimals);
+  if (col.kind === "prob" && col.key === "p_pass_all" && value < 0.5 && data.rank && data.rank[i] <= stack.table.top) {
     text += type === "display" ? ' <span class="badge badge-warn" title="passes every criterion in fewer than half of the Monte Carlo draws">uncertain</span>' : " uncertain";
   }
   return text;
@@ -109,7 +116,11 @@ function renderPlot(div) {
   if (report.rendered.has(div.id)) return Promise.resolve();
   report.rendered.add(div.id);
   const index = Number(div.closest(".stack-ui").dataset.stack);
-  const figure = report.stacks[index].figures[div.dataset.figure];
+  const stack = report.stacks[index];
+  const figure = stack.figures[div.dataset.figure];
+  if (div.dataset.figure === "scatter") {  // hover names from the table's column (not shipped twice)
+    figure.data.forEach(trace => { trace.text = trace.customdata.map(i => stack.table.data.candidate[i]); });
+  }
   const done = Plotly.newPlot(div, figure.data, figure.layout, {responsive: true, displaylogo: false});
   return done.then(() => {
     if (div.dataset.figure === "scatter") {
@@ -132,5 +143,6 @@ document.querySelectorAll(".plot").forEach(div => observer.observe(div));
 
 report.renderAll = () => Promise.all(Array.from(document.querySelectorAll(".plot"), renderPlot));
 report.showDetails = showDetails;
+report.readyAt = performance.now();  // ms since the navigation started
 report.ready = true;
 document.body.dataset.ready = "1";

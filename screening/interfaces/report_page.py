@@ -72,7 +72,7 @@ def json_script(element_id: str, value) -> str:
     return f"<script type='application/json' id='{html.escape(element_id)}'>{text}</script>"
 
 
-def stack_section(index: int, payload: dict, figures: dict, thresholds: dict) -> str:
+def stack_section(index: int, payload: dict, figures: dict, limits: dict[str, str]) -> str:
     """The interactive block of one stack: notice of uncertain top rows, criteria toggles, the table
     of every candidate, the details panel and the plot containers (drawn when scrolled into view)."""
     parts = [f"<div class='stack-ui' data-stack='{index}'>"]
@@ -85,7 +85,7 @@ def stack_section(index: int, payload: dict, figures: dict, thresholds: dict) ->
                      f"Carlo draws of the energy errors: {names}. Their pass/fail is within the DFT errors "
                      "(P(pass all) column); check them before acting on their rank.</p>")
     boxes = "".join(f"<label><input type='checkbox' data-bit='{i}' value='{html.escape(name)}'> "
-                    f"{html.escape(name)}{_threshold_text(thresholds.get(name))}</label>"
+                    f"{html.escape(name)} ({html.escape(limits.get(name, 'on'))})</label>"
                     for i, name in enumerate(payload["criteria"]))
     parts.append(f"<h3>All {payload['n_rows']} candidates</h3>"
                  "<p>Click a column header to sort, type in Search to filter (formula, element, anion "
@@ -101,9 +101,3 @@ def stack_section(index: int, payload: dict, figures: dict, thresholds: dict) ->
     parts.append(json_script(f"stack-data-{index}", {"table": payload, "figures": figures}))
     parts.append("</div>")
     return "".join(parts)
-
-
-def _threshold_text(limit) -> str:
-    if limit is None or limit is True:
-        return ""
-    return f" ({html.escape(str(limit))})"

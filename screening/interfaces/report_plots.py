@@ -182,13 +182,12 @@ def ranking_scatter(rows: pd.DataFrame) -> dict:
     margin = margin_of(rows).to_numpy(dtype=float)
     worst = worst_closed_reaction(rows).to_numpy(dtype=float)
     passes = rows["passes_all"].fillna(False).to_numpy(dtype=bool)
-    names = rows["candidate"].astype(str).to_numpy()
     fig = go.Figure()
     for name, chosen, color in (("fails a criterion", ~passes, "#f4a582"), ("passes all", passes, "#1a9850")):
         index = np.flatnonzero(chosen & np.isfinite(margin) & np.isfinite(worst))
         fig.add_trace(go.Scatter(
             x=np.round(margin[index], 3).tolist(), y=np.round(worst[index], 4).tolist(), mode="markers",
-            name=name, customdata=index.tolist(), text=names[index].tolist(),
+            name=name, customdata=index.tolist(),  # the page sets text (names) from the table's column
             marker=dict(color=color, size=6, opacity=0.75, line=dict(width=0.4, color="#333")),
             hovertemplate="%{text}<br>window margin %{x:.3f} V<br>worst E_rxn %{y:.4f} eV/atom"
                           "<extra>click for details</extra>"))

@@ -57,12 +57,10 @@ def failed_bits(rows: pd.DataFrame, criteria: list[str]) -> np.ndarray:
     return bits
 
 
-def _rounded(values: pd.Series, decimals: int) -> list:
-    numbers = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
-    out = np.round(numbers, decimals).tolist()
-    if decimals == 0:
-        return [None if math.isnan(v) else int(v) for v in out]
-    return [None if math.isnan(v) else v for v in out]
+def _scaled(values: pd.Series, decimals: int) -> list:
+    """Integers of 10**-decimals (the page divides by `scale`): -0.123 eV travels as -123; NaN as null."""
+    numbers = np.round(pd.to_numeric(values, errors="coerce").astype(float).to_numpy() * 10.0 ** decimals)
+    return [None if math.isnan(v) else int(v) for v in numbers.tolist()]
 
 
 def _text(values: pd.Series) -> list:
@@ -70,14 +68,24 @@ def _text(values: pd.Series) -> list:
             for v in values]
 
 
+def _coded(texts: list[str]) -> tuple[list[str], list[int]] | None:
+    """(levels, codes) for a text column with few distinct values (anion class, ALD, interphase), else None."""
+    levels = sorted(set(texts))
+    if len(levels) > len(texts) // 2:
+        return None
+    code = {level: i for i, level in enumerate(levels)}
+    return levels, [code[t] for t in texts]
+
+
 def has_uncertainty(frame: pd.DataFrame) -> bool:
     return any(c.endswith("_std") for c in frame.columns)
 
 
 def table_payload(stack_rows: pd.DataFrame, criteria: list[str]) -> dict:
-    """{'columns': [{key, title, kind, std}], 'data': {key: [...]}, 'criteria': [...]}: every row of
-    one stack, in rank order. Columns the rankings lack (older runs) are left out; a column's
-    first-order standard deviation `<key>_std`, when present, travels beside it."""
+    """{'columns': [{key, title, kind, decimals, std, scale, levels}], 'data': {key: [...]}, 'criteria':
+    [...]}: every row of one stack, in rank order. Columns the rankings lack (older runs) are left out;
+    a column's first-order standard deviation `<key>_std`, when present, travels beside it. Numbers are
+    integers of 1/scale, text columns with few values are codes into `levels` (see decode_column)."""
     rows = stack_rows.sort_values("rank", kind="mergesort")
     columns, data = [], {}
     for key, title, kind, decimals in TABLE_COLUMNS:
@@ -85,18 +93,21 @@ def table_payload(stack_rows: pd.DataFrame, criteria: list[str]) -> dict:
             data[key] = failed_bits(rows, criteria).tolist()
         elif key not in rows:
             continue
-        elif kind == "text":
-            data[key] = _text(rows[key])
-        else:
-            data[key] = _rounded(rows[key], decimals)
         spec = {"key": key, "title": title, "kind": kind, "decimals": decimals}
-        if kind == "num" and f"{key}_std" in rows:
-            data[f"{key}_std"] = _rounded(rows[f"{key}_std"], decimals)
-            spec["std"] = f"{key}_std"
+        if kind == "text":
+            data[key] = _text(rows[key])
+            coded = _coded(data[key])
+            if coded is not None:
+                spec["levels"], data[key] = coded
+        elif kind != "fail":
+            data[key], spec["scale"] = _scaled(rows[key], decimals), 10 ** decimals
+            if kind == "num" and f"{key}_std" in rows:
+                data[f"{key}_std"] = _scaled(rows[f"{key}_std"], decimals)
+                spec["std"] = f"{key}_std"
         columns.append(spec)
     if "hypothetical" in rows:
-        data["hypothetical"] = [bool(v) for v in rows["hypothetical"].fillna(False)]
-    return {"columns": columns, "data": data, "criteria": criteria, "n_rows": len(rows),
+        data["hypothetical"] = [int(bool(v)) for v in rows["hypothetical"].fillna(False)]
+    return {"columns": columns, "data": data, "criteria": criteria, "n_rows": len(rows), "top": TOP,
             "uncertain_top": uncertain_top(rows)}
 
 
@@ -124,3 +135,16 @@ def margin_of(rows: pd.DataFrame) -> pd.Series:
     below = rows["potential"] - rows["reduction_potential"]
     above = (rows["oxidation_potential"] - rows["potential"]).fillna(np.inf)
     return np.minimum(below, above).clip(upper=5.0)
+
+
+def decode_column(payload: dict, key: str) -> list:
+    """A column of table_payload as values (what the page shows before formatting), for tests and tools."""
+    spec = next((c for c in payload["columns"] if c["key"] == key or c.get("std") == key), None)
+    values = payload["data"][key]
+    if spec is None or spec["kind"] == "fail":
+        return list(values)
+    if "levels" in spec:
+        return [spec["levels"][v] for v in values]
+    if "scale" in spec:
+        return [None if v is None else v / spec["scale"] for v in values]
+    return list(values)
