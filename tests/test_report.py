@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pymatgen.core import Composition
@@ -329,3 +332,105 @@ def test_reference_coatings_appear_per_stack_wherever_they_rank(run_dir):
         for _, row in rows.iterrows():
             assert table[row["candidate"]]["rank"][1] == str(row["rank"])
             assert table[row["candidate"]]["failed"][1] == row["failed_criteria"]
+
+
+# ------------------------------------------------------------------------ the interactive parts (issue 16)
+
+def _stack_rows(run_dir, stack="NMC811|LPSCl"):
+    frame = pd.read_parquet(run_dir / "rankings.parquet")
+    return frame, frame[frame["stack"] == stack].sort_values("rank")
+
+
+def test_table_payload_holds_every_row_and_its_failed_criteria(run_dir):
+    from screening.interfaces.report_tables import criteria_of, decode_column, table_payload
+
+    frame, rows = _stack_rows(run_dir)
+    criteria = criteria_of(frame, THRESHOLDS | {"rxn_electrode_open": -0.05}, None)
+    assert criteria == ["e_above_hull", "window_shortfall", "rxn_electrode", "rxn_electrode_open", "rxn_electrolyte"]
+    payload = table_payload(rows, criteria)
+    assert payload["n_rows"] == len(rows) == len(payload["data"]["rank"]) > 10
+    assert decode_column(payload, "candidate") == rows["candidate"].tolist()
+    assert decode_column(payload, "anion_class") == rows["anion_class"].tolist()
+    for key in ("e_above_hull", "reduction_potential", "rxn_electrolyte", "score", "band_gap"):
+        shown = np.array([np.nan if v is None else v for v in decode_column(payload, key)])
+        np.testing.assert_allclose(shown, rows[key].to_numpy(dtype=float), atol=0.0051, equal_nan=True)
+    for bits, expected in zip(payload["data"]["failed"], rows["failed_criteria"]):
+        names = {name for i, name in enumerate(criteria) if bits >> i & 1}
+        assert names == set(filter(None, expected.split(","))) - {"band_gap", "interphase", "ald_evidence",
+                                                                   "practicality", "polyanion_oxide"}
+
+
+def test_report_page_is_self_contained(run_dir):
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    # no element loads anything from a network (the libraries' own code is checked in a browser:
+    # tests/test_report_browser.py sees no request but file:, data: and blob:)
+    markup = re.sub(r"<(script|style)\b[^>]*>.*?</\1>", "", page, flags=re.S)
+    assert "<img" in markup and not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", markup)
+    islands = re.findall(r"<script type='application/json' id='stack-data-(\d+)'>(.*?)</script>", page, re.S)
+    assert [int(i) for i, _ in islands] == [0, 1]
+    frame = pd.read_parquet(run_dir / "rankings.parquet")
+    for (index, text), stack in zip(islands, ["NMC811|LPSCl", "Li|LLZO"]):
+        data = json.loads(text)
+        assert data["table"]["n_rows"] == int((frame["stack"] == stack).sum())
+        assert {"scatter", "windows", "reaction"} <= set(data["figures"])
+        scatter = data["figures"]["scatter"]["data"]
+        assert sorted(i for trace in scatter for i in trace["customdata"]) == list(range(data["table"]["n_rows"]))
+    assert "id='dt-src'" in page and "window.screeningReport" in page
+    assert page.count("<table id='table-") == 2
+
+
+def test_reaction_figure_has_a_labelled_point_per_kink_with_error_bars(run_dir, table):
+    from screening.interfaces.report_plots import reaction_figure, stack_reactions
+
+    prov = json.loads((run_dir / "provenance.json").read_text(encoding="utf-8"))
+    stack = prov["stacks"][0]
+    _, rows = _stack_rows(run_dir)
+    reactions = stack_reactions(table, rows, stack, with_errors=True)
+    assert 0 < len(reactions) <= 5
+    figure = reaction_figure(reactions, "LPSCl", 4.3)
+    traces = figure["data"]
+    assert len(traces) == 2 * len(reactions)
+    for trace, (name, reaction, sds) in zip(traces, [(n, r, s) for n, pairs in reactions for r, s in pairs]):
+        assert trace["name"] == name and len(trace["x"]) == len(reaction.kinks) == len(trace["text"])
+        for text, kink in zip(trace["text"], reaction.kinks):
+            assert html.escape(kink.reaction) in text and f"E = {kink.reaction_energy:.4f} \u00b1" in text
+        assert len(trace["error_y"]["array"]) == len(reaction.kinks) and all(s >= 0 for s in trace["error_y"]["array"])
+    closed = [s for _, pairs in reactions for (r, sds) in pairs[:1] for s in sds]
+    assert max(closed) > 0.001  # a kink between two compounds carries their energy errors
+    plain = reaction_figure(stack_reactions(table, rows, stack, with_errors=False), "LPSCl", 4.3)
+    assert all(trace.get("error_y") in (None, {}) for trace in plain["data"])
+
+
+def test_uncertain_top_candidates_are_flagged(run_dir):
+    from screening.interfaces.report_page import stack_section
+    from screening.interfaces.report_tables import table_payload
+
+    _, rows = _stack_rows(run_dir)
+    rows = rows.assign(p_pass_all=np.nan, p_top10=np.nan)
+    rows.iloc[:10, rows.columns.get_loc("p_pass_all")] = 0.9
+    rows.iloc[2, rows.columns.get_loc("p_pass_all")] = 0.31
+    rows.iloc[12, rows.columns.get_loc("p_pass_all")] = 0.1  # below the top 10: not flagged
+    payload = table_payload(rows, ["e_above_hull"])
+    third = rows.iloc[2]["candidate"]
+    assert payload["uncertain_top"] == [{"rank": int(rows.iloc[2]["rank"]), "candidate": third, "p_pass_all": 0.31}]
+    section = stack_section(0, payload, {}, {"e_above_hull": "<= 0.025 eV/atom"})
+    assert "id='uncertain-0'" in section and f"{third} (rank 3, P = 0.31)" in section
+    cells = top_tables(_top_table(rows.head(10), THRESHOLDS))[0]
+    assert cells[third]["P(pass all)"][1] == "0.310 (uncertain)"
+    assert cells[rows.iloc[0]["candidate"]]["P(pass all)"][1] == "0.900"
+    assert "badge" not in stack_section(0, table_payload(rows.drop(columns=["p_pass_all"]), []), {}, {})
+
+
+def test_report_of_an_older_run_without_error_columns(run_dir, tmp_path):
+    from screening.interfaces.report import write_report
+
+    folder = _copy_run(run_dir, tmp_path / "old")
+    frame = pd.read_parquet(folder / "rankings.parquet")
+    old = [c for c in frame.columns if c.endswith("_std") or c.startswith("p_") or c == "window_margin"]
+    frame.drop(columns=old).to_parquet(folder / "rankings.parquet")
+    page = write_report(folder).read_text(encoding="utf-8")
+    data = json.loads(re.search(r"id='stack-data-0'>(.*?)</script>", page, re.S).group(1))
+    assert not any("std" in c for c in data["table"]["columns"]) and "p_pass_all" not in data["table"]["data"]
+    assert all(not trace.get("error_y") for trace in data["figures"]["reaction"]["data"])
+    margins = [x for trace in data["figures"]["scatter"]["data"] for x in trace["x"]]
+    assert len(margins) > 10 and max(margins) > 0 > min(margins)  # computed from the limits instead
