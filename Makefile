@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test bench clean notebook
+.PHONY: setup run test bench clean notebook browser
 
 $(BIN)/screening: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,18 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# Headless Chromium and its WebDriver (Debian's chromium, chromium-driver) for the browser tests of
+# report.html (tests/test_report_browser.py, selenium); without them those tests skip, unless CI is set.
+# apt-get needs root: run as root or with sudo rights.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "chromium and chromedriver are installed"; \
+	else \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
 
 # The rankings notebook in Jupyter (the `notebook` extra, installed on first use); it opens the demo
 # run's results/demo/ unless SCREENING_RUN_DIR names another run folder.
