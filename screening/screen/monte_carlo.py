@@ -68,6 +68,7 @@ class EnergyDraws:
         self.shared = rng.standard_normal((draws, len(self.labels))) * np.array([sigmas[x] for x in self.labels])
         self._independent = rng.standard_normal((draws, len(table)))
         self._column = {label: j for j, label in enumerate(self.labels)}
+        self.hull_cache: dict[tuple, np.ndarray] = {}  # (formula, potential): drawn hull energies
 
     def _content(self, formulas) -> np.ndarray:
         matrix = np.zeros((len(formulas), len(self.labels)))
@@ -133,6 +134,25 @@ def candidate_draws(table: EntryTable, draws: EnergyDraws, formula: str, hypothe
     return out
 
 
+def _hull_draws(table: EntryTable, draws: EnergyDraws, comp: Composition, potential: float | None) -> np.ndarray:
+    """A reactant's drawn hull energy (closed: eV/atom; open to Li: grand energy per non-Li atom) in each
+    draw, from its own elements' entries only (the hull at a composition needs no others); cached per
+    process, since every candidate meets the same electrodes and electrolytes."""
+    key = (comp.reduced_formula, potential)
+    if key not in draws.hull_cache:
+        elements = {str(e) for e in comp.elements} | ({"Li"} if potential is not None else set())
+        rows, cs = _system(table, elements)
+        delta = draws.of_rows(rows)
+        solver = HullSolver(cs) if potential is None else HullSolver(cs, "Li", -potential)
+        vector = solver.vector(comp)
+        values = np.empty(draws.draws)
+        for k in range(draws.draws):
+            solver.set_energies(cs.energies + delta[k])
+            values[k] = solver.solve(vector).energy
+        draws.hull_cache[key] = values
+    return draws.hull_cache[key]
+
+
 def _reaction_draws(table: EntryTable, draws: EnergyDraws, comp: Composition, other: Composition,
                     potential: float | None) -> np.ndarray:
     """The most negative mutual reaction energy in each draw (NaN where the screen leaves it undefined)."""
@@ -146,18 +166,16 @@ def _reaction_draws(table: EntryTable, draws: EnergyDraws, comp: Composition, ot
     base = cs.energies.copy()
     closed = HullSolver(cs)
     solver = closed if potential is None else HullSolver(cs, "Li", -potential)
-    vectors = solver.vector(comp), solver.vector(other)
+    own, partner = _hull_draws(table, draws, comp, potential), _hull_draws(table, draws, other, potential)
     values = np.empty(n)
     for k in range(n):
         closed.set_energies(base + delta[k])
         if solver is not closed:
             solver.set_energies(base + delta[k])
-        # a reactant's hull energy needs only its own elements' entries: the same in this larger system
-        energies = tuple(solver.solve(v).energy for v in vectors)
         reaction = interface_reaction(solver.chemsys, comp, other, potential=potential,
                                       include_no_mixing_energy=False, closed_solver=closed,
                                       open_solver=None if solver is closed else solver, minimum_only=True,
-                                      reactant_energies=energies)
+                                      reactant_energies=(own[k], partner[k]))
         values[k] = reaction.most_negative.reaction_energy
     return values
 
