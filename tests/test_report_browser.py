@@ -143,7 +143,7 @@ def test_demo_report_loads_without_errors_or_network(loaded, log_dir):
     assert requests and all(url.split(":")[0] in ("file", "data", "blob") for url in requests), requests
     rendered = loaded.execute_script("return Array.from(document.querySelectorAll('.plot'), d => d.dataset.rendered)")
     assert rendered and set(rendered) == {"1"}
-    screenshot(loaded, log_dir, "demo_table.png", "table-0")
+    screenshot(loaded, log_dir, "demo_table.png", "criteria-0")  # the toggles, Search and the table
     screenshot(loaded, log_dir, "demo_scatter.png", "scatter-0")
     screenshot(loaded, log_dir, "demo_reaction.png", "reaction-0")
 
