@@ -227,18 +227,104 @@ def test_notebook_finds_the_repositorys_demo_run_from_anywhere(tmp_path, monkeyp
     assert namespace["RUN_DIR"] == tmp_path
 
 
-def test_notebook_executes(demo_run):
+# Appended to the notebook in the tests: what its API-based cells left behind, as one JSON line
+NOTEBOOK_CHECK = """
+import json
+from pymatgen.analysis.reaction_calculator import Reaction
+print("API-CHECK " + json.dumps({
+    "explorer": isinstance(explorer, sc.Explorer),
+    "pairs": sorted(pair_results),
+    "reactions": sum(isinstance(k.reaction, Reaction) for r in pair_results.values() for k in r.kinks),
+    "kj_per_mol": [r.min_reaction_energy_kj_per_mol for r in pair_results.values()],
+    "agree": {label: abs(r.min_reaction_energy - float(row[f"rxn_{label}"])) < 1e-6
+              for label, r in pair_results.items()},
+    "std": STD_COLUMNS, "mc": MC_COLUMNS, "selected": len(selected), "candidate": CANDIDATE}))
+"""
+
+
+def _execute_notebook(run: Path):
+    """The notebook executed headless on the run folder `run`, with NOTEBOOK_CHECK appended:
+    (its code cells, the check's dict)."""
+    import json
+
     import nbformat
     from nbclient import NotebookClient
 
-    _, run = demo_run
     notebook = nbformat.read(REPO / "workflows" / "notebooks" / "rankings.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(NOTEBOOK_CHECK))
     os.environ["SCREENING_RUN_DIR"] = str(run)
     try:
         NotebookClient(notebook, timeout=600, kernel_name="python3",
                        resources={"metadata": {"path": str(REPO / "workflows" / "notebooks")}}).execute()
     finally:
         os.environ.pop("SCREENING_RUN_DIR", None)
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert any("image/png" in o.get("data", {}) for o in outputs)
+    cells = [c for c in notebook.cells if c.cell_type == "code"]
+    errors = [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, "\n".join(f"{o['ename']}: {o['evalue']}" for o in errors)
+    text = cells[-1].outputs[0]["text"]
+    assert text.startswith("API-CHECK "), text
+    return cells[:-1], json.loads(text[len("API-CHECK "):])
+
+
+def _text(cell) -> str:
+    """A cell's printed text and its outputs' text/plain and text/html."""
+    return "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "")
+                     + o.get("data", {}).get("text/html", "") for o in cell.get("outputs", []))
+
+
+def test_notebook_is_on_the_public_api_with_outputs_cleared():
+    import nbformat
+
+    notebook = nbformat.read(REPO / "workflows" / "notebooks" / "rankings.ipynb", as_version=4)
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    assert "import screening as sc" in code and "sc.load_run(" in code and "sc.Explorer(" in code
+    assert "explorer.pair(" in code and ".to_frame()" in code and ".plot(" in code
+    assert not re.search(r"^\s*(from|import) screening\.", code, re.M), "internals imported"
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, "commit the notebook with outputs cleared"
+
+
+def test_notebook_executes(demo_run):
+    _, run = demo_run
+    cells, check = _execute_notebook(run)
+    outputs = [o for cell in cells for o in cell.get("outputs", [])]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4  # scatter and windows per stack, pairs
+    # load_run: the demo run carries first-order error bars and Monte Carlo probabilities, shown in the tables
+    assert {"e_above_hull", "rxn_electrolyte", "reduction_potential"} <= {c[:-4] for c in check["std"]}
+    assert check["mc"] == ["p_pass_all", "p_top10"]
+    top = next(c for c in cells if "with_error_bars(" in c.source and "funnel" in c.source)
+    assert "rxn_electrolyte_std" in _text(top) and "p_pass_all" in _text(top)
+    # the filter (stack, criteria, element) leaves candidates, the best of which is drilled into
+    assert check["selected"] > 0 and check["candidate"]
+    # explorer.pair with the stack's electrode and electrolyte, closed and open: pymatgen Reactions, kJ/mol,
+    # and the same most negative energies as the rankings
+    assert check["explorer"]
+    assert check["pairs"] == ["electrode", "electrode_open", "electrolyte", "electrolyte_open"]
+    assert check["reactions"] > 0 and any(v < 0 for v in check["kj_per_mol"])
+    assert all(check["agree"].values()), check["agree"]
+    drill = next(c for c in cells if "explorer.pair(" in c.source)
+    shown = _text(drill)
+    assert "Reaction" in shown and "reaction_energy_kj_per_mol" in shown and "kJ/mol of" in shown
+    assert " -> " in shown  # a balanced reaction in the kinks table
+
+
+def test_notebook_executes_on_a_run_without_error_bars(demo_run, tmp_path):
+    """Runs written before the uncertainty columns (or with them off) lack `_std`, `p_pass_all`, `p_top10`."""
+    import json
+
+    import pandas as pd
+
+    _, run = demo_run
+    frame = pd.read_parquet(run / "rankings.parquet")
+    frame = frame.drop(columns=[c for c in frame.columns if c.endswith("_std") or c.startswith("p_")
+                                or c in ("window_margin", "elements", "bare_rxn")])
+    frame.to_parquet(tmp_path / "rankings.parquet")
+    provenance = json.loads((run / "provenance.json").read_text())
+    for key in ("uncertainty", "monte_carlo", "funnel"):
+        provenance.pop(key, None)
+    (tmp_path / "provenance.json").write_text(json.dumps(provenance))
+    cells, check = _execute_notebook(tmp_path)
+    assert check["std"] == [] and check["mc"] == []
+    assert "none in this run" in _text(cells[1])
+    assert check["reactions"] > 0 and all(check["agree"].values())
