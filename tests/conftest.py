@@ -40,3 +40,16 @@ def pymatgen_pd(chemsys):
 def _quiet_warnings():
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _light_monte_carlo():
+    """In-process screens whose config leaves the Monte Carlo of the top rows at its defaults (top 50,
+    200 draws) run a light one (top 5, 8 draws): it still runs in every such test, at a fraction of the
+    cost. Tests of the Monte Carlo itself set their own; subprocess screens use demo.yaml's."""
+    from screening.screen import config
+
+    saved = dict(config.DEFAULT_MONTE_CARLO)
+    config.DEFAULT_MONTE_CARLO.update(top=5, draws=8)
+    yield
+    config.DEFAULT_MONTE_CARLO.update(saved)
