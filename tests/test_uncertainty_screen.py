@@ -153,3 +153,24 @@ def test_energy_draws_share_corrections_and_reproduce(table):
     again = EnergyDraws(table, model, 50, 1).of_rows(rows[::-1])
     assert np.array_equal(again[:, ::-1], values)  # a row's draws do not depend on which rows are asked
     assert math.isclose(EnergyDraws(table, ErrorModel(0.0, "none"), 5, 1).of_rows(rows).std(), 0.0)
+
+
+def test_drawn_reactions_follow_interface_reaction_in_every_draw(table):
+    # the Monte Carlo's shortcut of the most negative mixture against the full computation, per draw
+    from screening.screen.monte_carlo import _reaction_draws
+    from screening.thermo.reaction import interface_reaction
+
+    draws = EnergyDraws(table, ErrorModel(), 6, 5)
+    for coating, other, potential in (("LiNbO3", "Li6PS5Cl", None), ("Li3PO4", "LiCoO2", 4.2),
+                                      ("Li2O", "Li3PS4", 0.5)):
+        a, b = Composition(coating), Composition(other)
+        values = _reaction_draws(table, draws, a, b, potential)
+        key = tuple(sorted({str(e) for e in a.elements} | {str(e) for e in b.elements} | {"Li"}))
+        rows = table.rows_within(key)
+        cs = table.chemsys_of_rows(rows, key)
+        delta = draws.of_rows(rows)
+        for k in range(6):
+            drawn = cs.__class__(cs.elements, cs.fractions, cs.energies + delta[k], cs.names, cs.atoms_per_formula)
+            reaction = interface_reaction(drawn, a, b, potential=potential, include_no_mixing_energy=False,
+                                          minimum_only=True)
+            assert values[k] == pytest.approx(reaction.most_negative.reaction_energy, abs=1e-9)

@@ -34,7 +34,6 @@ from screening.screen.rank import (CRITERIA, SORT_COLUMNS, objective_matrix, sco
 from screening.screen.stacks import Stack
 from screening.thermo.error_model import ErrorModel, correction_species
 from screening.thermo.hull import HullSolver
-from screening.thermo.reaction import interface_reaction
 from screening.thermo.window import electrochemical_window
 
 TOP_PLACES = 10  # p_top10
@@ -164,19 +163,21 @@ def _reaction_draws(table: EntryTable, draws: EnergyDraws, comp: Composition, ot
     rows, cs = _system(table, elements)
     delta = draws.of_rows(rows)
     base = cs.energies.copy()
-    closed = HullSolver(cs)
-    solver = closed if potential is None else HullSolver(cs, "Li", -potential)
+    solver = HullSolver(cs) if potential is None else HullSolver(cs, "Li", -potential)
     own, partner = _hull_draws(table, draws, comp, potential), _hull_draws(table, draws, other, potential)
+    vec_a, vec_b = solver.vector(comp), solver.vector(other)
+    same = np.allclose(vec_a, vec_b, atol=1e-12)  # e.g. X and Li3X open to Li: only their own reactions
     values = np.empty(n)
     for k in range(n):
-        closed.set_energies(base + delta[k])
-        if solver is not closed:
-            solver.set_energies(base + delta[k])
-        reaction = interface_reaction(solver.chemsys, comp, other, potential=potential,
-                                      include_no_mixing_energy=False, closed_solver=closed,
-                                      open_solver=None if solver is closed else solver, minimum_only=True,
-                                      reactant_energies=(own[k], partner[k]))
-        values[k] = reaction.most_negative.reaction_energy
+        solver.set_energies(base + delta[k])
+        # interface_reaction(..., minimum_only=True)'s arithmetic, without writing out the reaction
+        if same:
+            point = solver.solve(vec_a)
+            energy = min(point.energy - partner[k], point.energy - own[k])
+        else:
+            t, point = solver.most_negative_mixture(vec_b, vec_a, partner[k], own[k])
+            energy = point.energy - t * own[k] - (1.0 - t) * partner[k]
+        values[k] = float(energy) + 0.0
     return values
 
 
