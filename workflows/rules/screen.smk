@@ -64,11 +64,12 @@ rule rank:
         run_dir=RUN_DIR,
         ranking=section("entries", "user_entries", "user_scheme", "user_mode", "exclude_entries", "stacks", "thresholds",
                         "score_weights", "uncertainty"),
-    # the Monte Carlo of the top rows runs on this job's cores (dask workers; 1 = in this process)
-    threads: workflow.cores
+    # the Monte Carlo of the top rows runs on this job's cores (dask workers; 1 = in this process):
+    # two, or workers_per_job if more; Snakemake lowers it to the cores it has (--cores)
+    threads: max(2, JOB_WORKERS)
     resources:
         mem_mb=3000,
         runtime=30,
     shell:
         "{SCREENING} rank --config-json {params.ranking:q} --parts {input.parts:q} --shards {input.shards:q}"
-        " --out {params.run_dir:q} --workers {threads}"
+        " --out {params.run_dir:q} --workers {threads:q}"
