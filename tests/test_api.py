@@ -257,6 +257,16 @@ def test_screen_and_load_run(tmp_path):
     rankings, provenance = sc.load_run(out)
     assert len(rankings) == len(frame) > 0 and provenance["run"] == "demo"
     assert set(rankings["stack"]) == {s["name"] for s in provenance["stacks"]}
+    # an Explorer on the run's own entries gives the run's numbers back
+    again = sc.Explorer.from_run(out)
+    row = rankings.iloc[0]
+    stack = next(s for s in provenance["stacks"] if s["name"] == row["stack"])
+    pair = again.pair(row["formula"], stack["electrolyte"]["formula"])
+    assert pair.min_reaction_energy == pytest.approx(row["rxn_electrolyte"], abs=1e-6)
+    (out / "provenance.json").write_text((out / "provenance.json").read_text().replace(
+        provenance["data_source"]["sha256"], "0" * 64))
+    with pytest.raises(DataError, match="changed since the run"):
+        sc.Explorer.from_run(out)
 
 
 def test_load_run_refuses_what_is_not_a_run(tmp_path):

@@ -108,6 +108,26 @@ class Explorer:
                 self.data or (self._base.source.description if self._base is not None else "embedded snapshot"))
         return f"Explorer({what})"
 
+    @classmethod
+    def from_run(cls, path) -> "Explorer":
+        """An Explorer on the entries a run folder (results/<run>) was screened with: its data file,
+        user entry files, scheme, mode and excluded entries, from its provenance.json. DataError when
+        the data file is no longer the one the run used (its sha256 differs)."""
+        from screening.api.runs import load_run
+        from screening.errors import DataError
+
+        _, provenance = load_run(path)
+        source = provenance["data_source"]
+        if source.get("kind") == "materials-project":
+            raise InputError(f"{path} was screened on the Materials Project: use Explorer(source='mp')")
+        explorer = cls(source["path"], user_entries=tuple(provenance.get("user_entry_files") or ()),
+                       user_scheme=provenance.get("user_scheme"), user_mode=source.get("user_mode") or "add",
+                       exclude_entries=tuple(e["formula"] for e in source.get("excluded_entries") or ()))
+        expected = source.get("sha256")
+        if expected and explorer.table().source.sha256 != expected:
+            raise DataError(f"the data of {path} changed since the run: {source['path']} has another sha256")
+        return explorer
+
     # ------------------------------------------------------------------ data
 
     def table(self, *materials, with_li: bool = True):
