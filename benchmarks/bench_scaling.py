@@ -42,6 +42,8 @@ def stack_config(n_stacks: int, folder: Path) -> Path:
         raise SystemExit(f"--stacks: 1, 5, 25 or 117, not {n_stacks}")
     config = yaml.safe_load((REPO / "workflows" / "config" / "default.yaml").read_text())
     config["run"] = f"scaling{n_stacks}"
+    # the engine alone: no error bars (their cost is benchmarks/bench_uncertainty.py's)
+    config["uncertainty"] = {"first_order": False, "monte_carlo_top": 0}
     if stacks is not None:
         config["stacks"] = stacks
     path = folder / f"stacks{n_stacks}.yaml"

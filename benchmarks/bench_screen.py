@@ -6,8 +6,11 @@ Runs `screening screen` as a child process and samples the resident memory of it
 faster engine of issue 14) the same command runs again on that commit's code (a `git worktree` in a
 temporary folder, its own package on PYTHONPATH, the same Python and data), the two rankings are
 compared cell by cell (floats after the outputs' 9-digit rounding) and the ratio of wall times is
-printed. Run: `.venv/bin/python benchmarks/bench_screen.py [--workers N] [--config FILE]
-[--limit N] [--baseline REF | --no-baseline]` (`make bench` runs it after the pair benchmark).
+printed. This checkout's side runs with the config's error bars off (`uncertainty: {first_order:
+false, monte_carlo_top: 0}`: the previous engine has none) unless `--with-error-bars`.
+Run: `.venv/bin/python benchmarks/bench_screen.py [--workers N] [--config FILE]
+[--limit N] [--baseline REF | --no-baseline] [--with-error-bars]` (`make bench` runs it after the pair
+benchmark).
 The hull-stable set of the data is cached after its first computation (about 40 s); run once
 before timing.
 """
@@ -42,11 +45,28 @@ def tree_rss(proc: psutil.Process) -> int:
 BASELINE = "e4e80d8"  # the last commit before the pruned engine (issue 14)
 
 
-def run(args, code: Path = REPO) -> dict:
+def engine_config(config: str | None, errors: bool) -> Path:
+    """The screen's config with its error bars switched off (`errors` False: the engine alone, as the
+    previous engine computes it; its parser knows no `uncertainty:` section) or left as they are."""
+    import yaml
+
+    path = Path(config).resolve() if config else REPO / "workflows" / "config" / "default.yaml"
+    if errors:
+        return path
+    raw = yaml.safe_load(path.read_text())
+    raw["uncertainty"] = {**(raw.get("uncertainty") or {}), "first_order": False, "monte_carlo_top": 0}
+    out = Path(tempfile.mkdtemp(prefix="bench_config_")) / path.name
+    out.write_text(yaml.safe_dump(raw))
+    return out
+
+
+def run(args, code: Path = REPO, config: Path | None = None) -> dict:
     """One screen on the package at `code` (this checkout or a worktree of another commit)."""
     out = Path(tempfile.mkdtemp(prefix="bench_screen_"))
     cmd = [sys.executable, "-m", "screening", "screen", "--out", str(out), "--no-progress"]
-    if args.config:
+    if config is not None:
+        cmd += ["--config", str(config)]
+    elif args.config:
         cmd += ["--config", str(Path(args.config).resolve())]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
@@ -113,8 +133,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--baseline", default=BASELINE, help="git commit of the previous engine")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--with-error-bars", action="store_true",
+                        help="keep the config's error bars (first order, Monte Carlo); by default they are "
+                             "off here, so that the engine is timed as the previous one computes")
     args = parser.parse_args()
-    result = run(args)
+    result = run(args, config=engine_config(args.config, args.with_error_bars))
     rows = [("this engine", result)]
     if not args.no_baseline:
         tree = Path(tempfile.mkdtemp(prefix="bench_baseline_")) / "code"
