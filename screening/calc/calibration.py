@@ -19,6 +19,11 @@ held-out compounds are information too wasteful to drop). The error reported wit
 random noise around the references but compound-specific (e.g. Nb oxides 20-50 meV/atom off in either
 direction), so a new compound can be as far off as the worst unseen one.
 
+References are per element, except that Co, Cr, Fe, Mn, Mo, Ni, V and W have two, one for structures
+with O or F (GGA+U in the data, "Fe(+U)") and one for the others (GGA), and every compound belongs to a
+chemistry family whose held-out error is the one printed with an energy of that family: see
+calibration_families.
+
 The calibration is cached per calculator (name, versions, settings), data file (sha256), calibration
 set (sha256) and relaxation settings under <cache_dir>/calibration/, written atomically.
 """
@@ -37,11 +42,12 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Composition
 
+from screening.calc import calibration_families as families
 from screening.data.snapshot import atomic_write_bytes, cache_dir
 from screening.errors import DataError, InputError
 from screening.safe_io import LIMITS, decode_text, load_yaml, loads_json, quote, read_bytes
 
-CALIBRATION_FORMAT = 3  # bump when the fit, the point records or the cache layout change
+CALIBRATION_FORMAT = 4  # bump when the fit, the point records or the cache layout change
 SET_PATH = Path(__file__).with_name("calibration_set.yaml")
 # Calibrations shipped with the package, under their cache file names (which digest every input): the
 # default calculator against the default data, so that a new machine's first `screening energy` takes
@@ -161,9 +167,10 @@ class CalibrationPoint:
         """split_predicted - data (eV/atom): the error of a held-out compound, unseen by its fit."""
         return self.split_predicted - self.target
 
-    def fractions(self, elements: list[str]) -> np.ndarray:
-        comp = Composition(self.formula)
-        return np.array([comp.get_atomic_fraction(el) for el in elements])
+    def fractions(self, keys: list[str]) -> np.ndarray:
+        """Atomic fractions over reference keys (a +U element with O/F counts as "El(+U)")."""
+        mine = families.reference_keys(self.formula)
+        return np.array([mine.get(key, 0.0) for key in keys])
 
 
 @dataclass
@@ -220,15 +227,27 @@ class Calibration:
         return sorted(self.mu)
 
     def uncovered(self, comp: Composition) -> list[str]:
-        return [str(el) for el in comp.elements if str(el) not in self.mu]
+        """Elements of `comp` without any reference (a +U element counts as covered by either frame's)."""
+        return families.resolve(comp, self.mu)[1]
+
+    def regime_warning(self, comp: Composition) -> str | None:
+        """One line if `comp` mixes GGA and GGA+U frames in a way the references do not cover, else None."""
+        return families.resolve(comp, self.mu)[2]
 
     def formation_energy(self, comp: Composition, energy: float) -> float:
         """Formation energy (eV/atom) of a cell of composition `comp` with total energy `energy` (eV)."""
-        missing = self.uncovered(comp)
-        if missing:
-            raise InputError(self.not_covered_message(comp, missing))
-        n = comp.num_atoms
-        return float(energy / n - sum(amt / n * self.mu[str(el)] for el, amt in comp.items()))
+        fractions, _ = families.check_covered(comp, self.mu, self.not_covered_message)
+        return float(energy / comp.num_atoms - sum(x * self.mu[key] for key, x in fractions.items()))
+
+    def family_stats(self) -> dict:
+        """Held-out and leave-one-out errors per chemistry family (calibration_families)."""
+        return families.family_stats(self.points)
+
+    def family_error(self, comp) -> tuple[str, float, str]:
+        """(family of `comp`, the error reported with its energy in eV/atom, how that error was obtained)."""
+        fam = families.family(comp)
+        error, basis = families.family_error(self.points, self.error, fam)
+        return fam, error, basis
 
     def not_covered_message(self, comp: Composition, missing: list[str]) -> str:
         return not_covered_message(self.calculator.get("name", "the calculator"), comp, missing,
@@ -242,6 +261,8 @@ class Calibration:
                 "holdout_mae": s["holdout_mae"], "holdout_rmse": s["holdout_rmse"],
                 "holdout_max": s["holdout_max"], "n_fit": s["n_fit"], "n_holdout": s["n_holdout"],
                 **self.cv_stats(),
+                "families": {fam: {**s, "error": families.family_error(self.points, self.error, fam)[0]}
+                             for fam, s in self.family_stats().items()},
                 "holdout": sorted(p.formula for p in self.points if p.role == "holdout"),
                 "seconds": self.seconds, "created": self.created}
 
@@ -264,14 +285,15 @@ class Calibration:
 
     def table_text(self) -> str:
         """The points, one per line, for `screening calibrate`."""
-        lines = [f"  {'compound':<10} {'split':<8} {'data':>8} {'calc':>8} {'error':>8} {'unseen':>8}"
+        lines = [f"  {'compound':<10} {'family':<18} {'split':<8} {'data':>8} {'calc':>8} {'error':>8} {'unseen':>8}"
                  "   (eV/atom; errors in meV/atom: with the references used, and from the fit "
                  "without the compound: held-out split, else leave-one-out)"]
-        for p in sorted(self.points, key=lambda p: (p.role != "fit", len(Composition(p.formula)), p.formula)):
+        order = {fam: k for k, fam in enumerate(("elements",) + families.FAMILIES)}
+        for p in sorted(self.points, key=lambda p: (p.role != "fit", order[families.family(p.formula)], p.formula)):
             flag = "" if p.converged else "  (not converged)"
             unseen = p.split_predicted if p.role == "holdout" else p.cv_predicted
             unseen_text = f"{1000 * (unseen - p.target):8.1f}" if math.isfinite(unseen) else f"{'':8}"
-            lines.append(f"  {p.formula:<10} {p.role:<8} {p.target:8.4f} {p.predicted:8.4f} "
+            lines.append(f"  {p.formula:<10} {families.family(p.formula):<18} {p.role:<8} {p.target:8.4f} {p.predicted:8.4f} "
                          f"{1000 * p.residual:8.1f} {unseen_text}{flag}")
         return "\n".join(lines)
 
@@ -304,7 +326,8 @@ def split_holdout(points: list[CalibrationPoint], fraction: float, seed: int) ->
 
 
 def _symbols(formula: str) -> set[str]:
-    return {str(el) for el in Composition(formula).elements}
+    """The reference keys of a compound: its elements, a +U element with O/F as "El(+U)"."""
+    return set(families.reference_keys(formula))
 
 
 def fit_references(points: list[CalibrationPoint], *, all_points: bool = False) -> dict[str, float]:

@@ -41,14 +41,14 @@ class EnergyResult:
     window: object | None
     window_error: str | None
     timings: dict
+    family: str = ""  # chemistry family (calibration_families.family)
+    error: float = float("nan")  # eV/atom: the held-out error of that family (or the overall one)
+    error_basis: str = ""  # how `error` was obtained
+    regime_warning: str | None = None  # GGA / GGA+U frames mixed beyond what the references cover
 
     @property
     def formula(self) -> str:
         return self.composition.reduced_formula
-
-    @property
-    def error(self) -> float:
-        return self.calibration.error
 
 
 def compute_energy(path, table, base_table, *, calculator: str | None = None,
@@ -97,8 +97,10 @@ def compute_energy(path, table, base_table, *, calculator: str | None = None,
     data_energy = float(table.energies[row]) if row is not None else None
     timings["placement"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
+    fam, error, basis = cal.family_error(comp)
     return EnergyResult(str(path), comp, relaxation, info.as_dict(), cal, cached, str(cal_path), e_form,
-                        data_energy, stab, window, window_error, timings)
+                        data_energy, stab, window, window_error, timings, family=fam, error=error,
+                        error_basis=basis, regime_warning=cal.regime_warning(comp))
 
 
 def entry_dict(result: EnergyResult) -> dict:
@@ -108,10 +110,11 @@ def entry_dict(result: EnergyResult) -> dict:
     comp = result.composition
     cal = result.calibration
     name = (f"{result.formula} ({result.calculator['name']}, calibration error "
-            f"{1000 * cal.error:.0f} meV/atom)")
+            f"{1000 * result.error:.0f} meV/atom)")
     attribute = {"source": "screening energy", "structure": result.path,
                  "calculator": result.calculator, "formation_energy_per_atom": result.formation_energy,
-                 "calibration_error_per_atom": cal.error,
+                 "calibration_error_per_atom": result.error, "family": result.family,
+                 "calibration_warning": result.regime_warning,
                  "calibration": {k: v for k, v in cal.summary().items()
                                  if k in ("fit_mae", "holdout_mae", "holdout_rmse", "holdout_max",
                                           "n_fit", "n_holdout", "data", "calibration_set")},

@@ -11,6 +11,8 @@ relaxed as a crystal (structure_checks: sizes, counts, occupancies, density, ove
 shipped with pymatgen), or
 ``{"spacegroup": symbol or number, "lattice": [a, b, c, alpha, beta, gamma], "sites": [[el, x, y, z], ...]}``
 (pymatgen's Structure.from_spacegroup with literature Wyckoff positions; the primitive cell is kept).
+Any build may add ``"supercell": [n1, n2, n3]`` (or a 3x3 integer matrix) and ``"replace": {index: element}``
+(sites of the supercell substituted, e.g. Co and Mn in a LiNiO2 supercell: an ordered approximant of NMC).
 """
 
 from __future__ import annotations
@@ -153,7 +155,42 @@ def build(spec: dict):
     """ASE Atoms of one build spec (see the module doc), checked as a file's structure would be;
     InputError for a bad spec."""
     atoms = _build(spec)
+    if "supercell" in spec or "replace" in spec:
+        atoms = _supercell_and_replace(atoms, spec)
     check_atoms(atoms, f"build {quote(spec, 120)}")
+    return atoms
+
+
+def _supercell_and_replace(atoms, spec: dict):
+    """The build's supercell (3 repeats or a 3x3 integer matrix), then its site substitutions."""
+    import numpy as np
+    from ase.build import make_supercell
+    from ase.data import atomic_numbers
+
+    bad = InputError(f"build {quote(spec, 120)}: 'supercell' must be 3 whole numbers or a 3x3 integer matrix, "
+                     f"at most {max_atoms()} atoms, and 'replace' a mapping of site index to element")
+    try:
+        matrix = np.array(spec.get("supercell", [1, 1, 1]), dtype=float)
+        if matrix.shape == (3,):
+            matrix = np.diag(matrix)
+        if matrix.shape != (3, 3) or not np.all(matrix == np.round(matrix)):
+            raise ValueError
+        det = round(abs(np.linalg.det(matrix)))
+        if det < 1 or det * len(atoms) > max_atoms():
+            raise ValueError
+        atoms = make_supercell(atoms, matrix.astype(int), wrap=True) if det > 1 or not np.allclose(
+            matrix, np.eye(3)) else atoms.copy()
+        replace = spec.get("replace") or {}
+        if not isinstance(replace, dict):
+            raise ValueError
+        symbols = atoms.get_chemical_symbols()
+        for index, element in replace.items():
+            if str(element) not in atomic_numbers or not 0 <= int(index) < len(symbols):
+                raise ValueError
+            symbols[int(index)] = str(element)
+        atoms.set_chemical_symbols(symbols)
+    except (TypeError, ValueError, OverflowError):
+        raise bad from None
     return atoms
 
 

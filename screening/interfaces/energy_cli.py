@@ -172,6 +172,8 @@ def run_energy(args) -> dict:
         "n_atoms": int(comp.num_atoms), "calculator": result.calculator, "relaxation": rel.as_dict(),
         "total_energy": rel.energy, "total_energy_per_atom": rel.energy_per_atom,
         "formation_energy": result.formation_energy, "formation_energy_error": result.error,
+        "family": result.family, "formation_energy_error_basis": result.error_basis,
+        "calibration_warning": result.regime_warning,
         "data_formation_energy": result.data_energy,
         "difference_from_data": (result.formation_energy - result.data_energy
                                  if result.data_energy is not None else None),
@@ -199,8 +201,10 @@ def run_energy(args) -> dict:
         lines.append(f"  relaxation:            not relaxed (single point; max force {rel.max_force:.3f} eV/A)")
     lines += [f"  total energy:          {rel.energy:.4f} eV ({rel.energy_per_atom:.4f} eV/atom)",
               f"  formation energy:      {result.formation_energy:.4f} +/- {result.error:.3f} eV/atom "
-              f"(data set's frame)",
+              f"(data set's frame; {result.family}: {result.error_basis})",
               f"  calibration error:     {_calibration_line(cal)}"]
+    if result.regime_warning:
+        lines.append(f"  WARNING (GGA/GGA+U):   {result.regime_warning}")
     if result.data_energy is not None:
         lines.append(f"  data set's value:      {result.data_energy:.4f} eV/atom (lowest entry; difference "
                      f"{1000 * (result.formation_energy - result.data_energy):+.0f} meV/atom)")
@@ -230,6 +234,7 @@ def run_energy(args) -> dict:
 def run_calibrate(args) -> dict:
     from screening.calc.calculators import load_calculator, require_ase
     from screening.calc.calibration import get_calibration, load_calibration_set
+    from screening.calc.calibration_families import family_table_lines
 
     _refuse_mp(args)
     require_ase()
@@ -244,6 +249,9 @@ def run_calibrate(args) -> dict:
              f"  {_calibration_line(cal)}",
              f"  held out (seed {cset.seed}): {', '.join(cal.summary()['holdout']) or 'none'}",
              cal.table_text(),
+             "  errors per family (held-out split and leave-one-out, meV/atom; the error printed with an energy "
+             "is its family's):",
+             *family_table_lines(cal.points, cal.error),
              "  references mu (eV/atom): " + ", ".join(f"{el} {v:.4f}" for el, v in sorted(cal.mu.items()))]
     for item in cal.skipped:
         lines.append(f"  skipped {item['formula']}: {item['reason']}")
