@@ -132,9 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--energy", type=energy_value, metavar="EV_PER_ATOM")
     add_uncertainty_arguments(p)
 
-    from screening.interfaces import energy_cli, screen_cli, workflow_cli
+    from screening.interfaces import amorphous_cli, energy_cli, screen_cli, workflow_cli
     screen_cli.add_commands(sub, common)
     energy_cli.add_commands(sub, common)
+    amorphous_cli.add_command(sub, common)
     workflow_cli.add_commands(sub, common)
     return parser
 
@@ -204,10 +205,10 @@ def check_options_apply(args) -> None:
 
 
 def _dispatch(args) -> int:
-    from screening.interfaces import commands, energy_cli, screen_cli, workflow_cli
+    from screening.interfaces import amorphous_cli, commands, energy_cli, screen_cli, workflow_cli
 
     name = f"run_{args.command.replace('-', '_')}"
-    module = next(m for m in (commands, screen_cli, energy_cli, workflow_cli) if hasattr(m, name))
+    module = next(m for m in (commands, screen_cli, energy_cli, workflow_cli, amorphous_cli) if hasattr(m, name))
     result = getattr(module, name)(args)
     if getattr(args, "json", False):
         print(json.dumps(result["json"], indent=2, sort_keys=False, allow_nan=False))

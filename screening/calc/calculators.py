@@ -116,12 +116,54 @@ def quiet_stdout():
         yield
 
 
-def load_calculator(name: str | None = None, config: dict | None = None):
-    """(ASE calculator, CalculatorInfo); InputError with one line for anything unusable."""
+DEVICES = ("cpu", "cuda", "cuda:N")
+_DEVICE = re.compile(r"^(cpu|cuda(:[0-9]{1,3})?)$")
+
+
+def check_device(device) -> str:
+    """'cpu', 'cuda' or 'cuda:N', usable by torch here; InputError with one line otherwise."""
+    if not isinstance(device, str) or not _DEVICE.match(device.strip()):
+        raise InputError(f"device must be cpu, cuda or cuda:N, not {quote(device)}")
+    device = device.strip()
+    if device == "cpu":
+        return device
+    try:
+        import torch
+    except ImportError as exc:
+        raise _not_installed("torch", exc, "torch") from None
+    if not torch.cuda.is_available():
+        raise InputError(f"device {device}: torch sees no GPU here (torch {torch.__version__}, "
+                         f"cuda.is_available() is False); use --device cpu or a CUDA build of torch on a GPU machine")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise InputError(f"device {device}: torch sees {torch.cuda.device_count()} GPU(s) (cuda:0.."
+                         f"cuda:{torch.cuda.device_count() - 1})")
+    return device
+
+
+def load_calculator(name: str | None = None, config: dict | None = None, device: str | None = None):
+    """(ASE calculator, CalculatorInfo); InputError with one line for anything unusable.
+
+    device: 'cpu' (the calculators' default), 'cuda' or 'cuda:N' for SevenNet and CHGNet (checked: a
+    GPU torch cannot see is an InputError); other calculators take their device in their config.
+    """
     require_ase()
     name = (name or DEFAULT_CALCULATOR).strip()
     config = dict(config or {})
     builtin = {"sevennet": _sevennet, "chgnet": _chgnet}.get(name.lower())
+    if device is not None:
+        device = check_device(device)
+        if builtin is None and device != "cpu":
+            raise InputError(f"a device applies to sevennet and chgnet; give {name}'s device in its calculator "
+                             "config")
+        if builtin is _sevennet:
+            config["device"] = device
+        elif builtin is _chgnet:
+            config["use_device"] = device
+    if builtin is _sevennet and "device" in config:
+        check_device(config["device"])
+    if builtin is _chgnet and config.get("use_device") is not None:
+        check_device(config["use_device"])
     if builtin is not None:
         return builtin(config)
     if not _IMPORT_PATH.match(name):

@@ -111,6 +111,7 @@ def provenance(config: ScreenConfig, table, n_candidates: int, bare: dict[str, d
                         "monte_carlo": config.monte_carlo},
         "stacks": [s.as_dict() for s in config.stacks], "bare_pairs": bare,
         "n_candidates": n_candidates, "config": config.raw, "versions": package_versions(),
+        **({"amorphous_grids": config.amorphous_used} if getattr(config, "amorphous_used", None) else {}),
         **(extra or {})})
 
 

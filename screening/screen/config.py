@@ -79,6 +79,7 @@ class ScreenConfig:
     monte_carlo: dict = field(default_factory=lambda: dict(DEFAULT_MONTE_CARLO))
     energy_errors: ErrorModel = field(default_factory=ErrorModel)  # the model, used by Monte Carlo either way
     raw: dict = field(default_factory=dict)
+    amorphous_used: list = field(default_factory=list)  # amorphous grid points computed by candidates()
 
     def error_spec(self) -> tuple | None:
         """The error model as plain values for tasks: (independent, corrections, entry errors) or None."""
@@ -108,7 +109,11 @@ class ScreenConfig:
         groups = []
         if self.data_filter is not None:
             groups.append(from_data(table, self.data_filter))
+        self.amorphous_used = []
         for spec in self.grids:
+            if spec.get("amorphous", False) is not False:
+                groups.append(self._amorphous_grid(spec, table))
+                continue
             groups.append(grid(tuple(spec["ends"]), spec.get("step", 0.1),
                                spec.get("penalty", self.amorphisation_penalty)))
         for spec in self.charge_balanced:
@@ -127,6 +132,13 @@ class ScreenConfig:
         if not merged:
             raise InputError("the candidate set is empty: loosen the filters or add a source")
         return merged
+
+
+    def _amorphous_grid(self, spec: dict, table) -> list[Candidate]:
+        """Grid points at hull energy + computed amorphous energy (screening.screen.amorphous_grid)."""
+        from screening.screen.amorphous_grid import amorphous_grid
+
+        return amorphous_grid(spec, table, self.amorphous_used)
 
 
 _TOP_KEYS = {"run", "entries", "user_entries", "user_scheme", "candidates", "stacks", "thresholds", "funnel",
@@ -209,13 +221,17 @@ def config_from_dict(raw: dict, source: str = "config") -> ScreenConfig:
     for spec in _list(cand.get("grids", []), "grids", source):
         if not isinstance(spec, dict) or not isinstance(spec.get("ends"), list) or len(spec["ends"]) != 2:
             raise InputError(f"{source}: each grid needs 'ends: [A, B]' (and optionally step, penalty)")
-        _check_keys(spec, {"ends", "step", "penalty"}, f"{source}: grid")
+        _check_keys(spec, {"ends", "step", "penalty", "amorphous"}, f"{source}: grid")
         ends = [resolve_material(_text(end, "grid end", source)).composition for end in spec["ends"]]
         if ends[0].reduced_composition == ends[1].reduced_composition:
             raise InputError(f"{source}: grid ends are the same composition ({ends[0].reduced_formula})")
         _number(spec.get("step", 0.1), "grid step", source, 1e-3, 0.5)
         if "penalty" in spec:
             _number(spec["penalty"], "grid penalty", source, 0, 2)
+        if spec.get("amorphous", False) is not False:
+            from screening.screen.amorphous_grid import check_amorphous_grid
+
+            check_amorphous_grid(spec, source)
         cfg.grids.append(spec)
     points = sum(grid_size(spec.get("step", 0.1)) for spec in cfg.grids)
     if points > candidate_limit():
