@@ -2,15 +2,18 @@
 
 The SevenNet (default) and CHGNet tests need the optional extra (`pip install torch==2.13.0 && pip
 install 'screening[ml]'`) and are skipped, saying so, only when the package is not importable. SevenNet's
-calibration against the default data ships with the package (one test rebuilds it and checks that the
-rebuild reproduces it, ~90 s); CHGNet's is built once per session in a temporary SCREENING_CACHE_DIR
-(~50 s on an idle 2-core CPU).
+calibration against the default data ships with the package (a test relaxes one compound of each family
+again and checks the shipped energies; the full rebuild, ~200 compounds, is marked slow and runs with
+`-m slow` or SCREENING_SLOW_TESTS=1); CHGNet's is built once per session in a temporary SCREENING_CACHE_DIR
+on the original 43-compound core of the set (SMALL_SET, ~50 s on an idle 2-core CPU), and the ASE-calculator
+tests use that core too.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import time
 
 import numpy as np
@@ -28,6 +31,37 @@ needs_chgnet = pytest.mark.skipif(not HAVE_CHGNET, reason=f"chgnet is not import
 needs_sevennet = pytest.mark.skipif(not HAVE_SEVENNET,
                                     reason=f"sevenn is not importable: install the 'ml' extra {INSTALL}")
 CALCULATORS = [pytest.param("sevennet", marks=needs_sevennet), pytest.param("chgnet", marks=needs_chgnet)]
+# The first calibration set's 43 compounds (16 elements): CHGNet and the ASE-calculator tests calibrate on
+# these only, so that the session does not relax the ~200 compounds of the full set with them.
+SMALL_SET = ("Li Na K Mg Ca Al Si Ti Zr Nb Li2O Li2S LiF LiCl LiBr Li3N Na2O Na2S NaF NaCl KCl MgO MgS MgF2 "
+             "CaO Al2O3 AlN SiO2 TiO2 ZrO2 NbO MgAl2O4 LiAlO2 LiTi2O4 Li2SiO3 LiNbO2 Li3NbO4 KNbO3 MgTiO3 "
+             "Mg2SiO4 ZrSiO4 Li2ZrF6 LiMgN").split()
+
+
+def slow_enabled(request) -> bool:
+    """Slow tests run with `-m slow` (or any -m naming slow) or SCREENING_SLOW_TESTS=1, else skip."""
+    return "slow" in (request.config.getoption("markexpr") or "") or os.environ.get("SCREENING_SLOW_TESTS") == "1"
+
+
+@pytest.fixture(scope="session")
+def small_set(tmp_path_factory):
+    """The SMALL_SET core of the shipped calibration set, as a calibration-set file."""
+    import yaml
+
+    from screening.calc.calibration import load_calibration_set
+
+    full = load_calibration_set()
+    keep = [c for c in full.compounds if c["formula"] in SMALL_SET]
+    assert len(keep) == len(SMALL_SET)
+    path = tmp_path_factory.mktemp("small-set") / "small_set.yaml"
+    path.write_text(yaml.safe_dump({"seed": 20240607, "holdout_fraction": 0.25, "compounds": keep,
+                                    "examples": full.examples}))
+    return path
+
+
+def set_args(name, small_set) -> list[str]:
+    """The calibration-set option of a calculator in these tests (the full set for SevenNet)."""
+    return [] if name == "sevennet" else ["--calibration-set", str(small_set)]
 
 
 # ---------------------------------------------------------------- helpers and fixtures
@@ -77,10 +111,11 @@ def write_structure(path, formula, fmt=None, perturb=False):
 
 
 @pytest.fixture(scope="session")
-def calibrations(energy_cache, table):
-    """name -> (calibration, file): SevenNet's shipped one, CHGNet's built once (and timed) in the session cache."""
+def calibrations(energy_cache, table, small_set):
+    """name -> (calibration, file): SevenNet's shipped one, CHGNet's built once (and timed) in the session
+    cache on SMALL_SET."""
     from screening.calc.calculators import load_calculator
-    from screening.calc.calibration import get_calibration
+    from screening.calc.calibration import get_calibration, load_calibration_set
 
     found = {}
 
@@ -91,7 +126,8 @@ def calibrations(energy_cache, table):
             try:
                 calc, info = load_calculator(name)
                 start = time.perf_counter()
-                cal, cached, path = get_calibration(calc, info, table, announce=False)
+                cset = None if name == "sevennet" else load_calibration_set(small_set)
+                cal, cached, path = get_calibration(calc, info, table, cset, announce=False)
                 seconds = time.perf_counter() - start
             finally:
                 mp.undo()
@@ -118,7 +154,7 @@ def window_tolerance(cal, atoms_per_li: float) -> float:
 
 
 @pytest.mark.parametrize("name", CALCULATORS)
-def test_calibration_fit_and_holdout(name, calibrations, table, cache_env):
+def test_calibration_fit_and_holdout(name, calibrations, table, cache_env, small_set):
     from screening.calc.calibration import SHIPPED_DIR
 
     cal, path = calibrations(name)
@@ -126,10 +162,11 @@ def test_calibration_fit_and_holdout(name, calibrations, table, cache_env):
     assert path.is_file() and path.parent == (SHIPPED_DIR if name == "sevennet" else cache_env / "calibration")
     assert stats["n_holdout"] >= 3 and stats["n_fit"] == len(cal.points) >= 40  # references: every point
     assert stats["fit_mae"] < 0.03 and stats["holdout_mae"] < 0.05
-    # the reported error is the largest held-out error, and leave-one-out cross-validation agrees with it
-    assert cal.error == pytest.approx(stats["holdout_max"]) and cal.error < 0.06
+    # the overall error is the largest held-out error (SevenNet's full set: ~0.11 eV/atom, a W carbide; the
+    # error printed with an energy is its family's), and leave-one-out cross-validation agrees with the split
+    assert cal.error == pytest.approx(stats["holdout_max"]) and cal.error < (0.15 if name == "sevennet" else 0.06)
     cv = cal.cv_stats()
-    assert cv["n_cv"] >= 25 and cv["cv_max"] <= 1.25 * cal.error
+    assert cv["n_cv"] >= 25 and cv["cv_p90"] <= cal.error and cv["cv_mae"] <= 1.5 * stats["holdout_mae"]
     assert {"MgAl2O4", "LiAlO2", "Li2SiO3", "KNbO3", "LiNbO2", "Li3NbO4"} <= {p.formula for p in cal.points}
     assert {"Li", "O", "F", "Cl", "S", "N", "Al", "Nb", "Zr", "Mg"} <= set(cal.mu)
     # every held-out compound keeps each of its elements in some fitted compound
@@ -147,20 +184,46 @@ def test_calibration_fit_and_holdout(name, calibrations, table, cache_env):
         assert p.target == pytest.approx(float(table.energies[table.row_of(p.formula)]))
     # the cache round-trips, and a second request is served from it
     from screening.calc.calculators import load_calculator
-    from screening.calc.calibration import get_calibration, read_cached
+    from screening.calc.calibration import get_calibration, load_calibration_set, read_cached
 
     again = read_cached(path)
     assert again.mu == cal.mu and again.stats() == stats
     calc, info = load_calculator(name)
-    _, cached, same_path = get_calibration(calc, info, table)
+    cset = None if name == "sevennet" else load_calibration_set(small_set)
+    _, cached, same_path = get_calibration(calc, info, table, cset)
     assert cached and same_path == path
 
 
 @needs_sevennet
-def test_the_shipped_calibration_is_what_a_rebuild_gives(table, tmp_path, monkeypatch, capsys):
-    """The default calculator's calibration ships with the package; rebuilding it reproduces it."""
+def test_the_shipped_energies_are_what_a_relaxation_gives(calibrations):
+    """One compound of each family (and both frames of a +U element) relaxed again as the calibration does:
+    the shipped calibration holds the energies a rebuild gives (the full rebuild is the slow test below)."""
+    from screening.calc.calculators import load_calculator
+    from screening.calc.calibration import CALIBRATION_FMAX, CALIBRATION_STEPS, load_calibration_set
+    from screening.calc.relax import relax
+    from screening.calc.structures import build
+
+    cal, _ = calibrations("sevennet")
+    points = {p.formula: p for p in cal.points}
+    cset = load_calibration_set()
+    calc, _ = load_calculator("sevennet")
+    for formula in ("Li2O", "ZnS", "KBr", "Li3P", "BPO4", "CoSi", "NiO", "FeS2"):
+        spec = cset.example(formula)
+        assert len(spec["builds"]) == 1 and points[formula].build == 0
+        result = relax(build(spec["builds"][0]), calc, fmax=CALIBRATION_FMAX, steps=CALIBRATION_STEPS,
+                       optimizer=cal.relaxation["optimizer"])
+        assert result.energy_per_atom == pytest.approx(points[formula].energy_per_atom, abs=2e-4), formula
+
+
+@needs_sevennet
+@pytest.mark.slow
+def test_the_shipped_calibration_is_what_a_rebuild_gives(table, tmp_path, monkeypatch, capsys, request):
+    """The default calculator's calibration ships with the package; rebuilding it reproduces it (slow: every
+    compound of the set is relaxed again; run with -m slow or SCREENING_SLOW_TESTS=1)."""
     from screening.calc.calibration import SHIPPED_DIR, read_cached
 
+    if not slow_enabled(request):
+        pytest.skip("slow (the full calibration rebuild): run with -m slow or SCREENING_SLOW_TESTS=1")
     monkeypatch.setenv("SCREENING_CACHE_DIR", str(tmp_path))
     code, out, err = run_cli(capsys, "calibrate", "--recalibrate", "--json")
     assert code == 0, err
@@ -181,18 +244,21 @@ def test_the_shipped_calibration_is_what_a_rebuild_gives(table, tmp_path, monkey
 @pytest.mark.parametrize("formula, fmt", [("Li2O", "cif"), ("LiF", "vasp"), ("LiCl", "extxyz"),
                                           ("Li2S", "cif"), ("MgO", "vasp"), ("NaCl", "cif")])
 def test_known_compounds_land_on_the_data(formula, fmt, name, calibrations, table, cache_env, tmp_path,
-                                          capsys):
+                                          capsys, small_set):
     cal, _ = calibrations(name)
     name_of_file = "POSCAR" if fmt == "vasp" else f"{formula}.{fmt}"
     path = write_structure(tmp_path / name_of_file, formula, fmt=fmt, perturb=True)
-    code, out, err = run_cli(capsys, "energy", str(path), "--json", "--calculator", name)
+    code, out, err = run_cli(capsys, "energy", str(path), "--json", "--calculator", name,
+                             *set_args(name, small_set))
     assert code == 0, err
     result = json.loads(out)
     data = float(table.energies[table.row_of(formula)])
-    assert result["formula"] == formula
+    fam, family_error, _ = cal.family_error(Composition(formula))
+    assert result["formula"] == formula and result["family"] == fam
     assert result["relaxation"]["converged"]
-    assert abs(result["formation_energy"] - data) <= tolerance(cal), (result["formation_energy"], data)
-    assert result["formation_energy_error"] == pytest.approx(cal.error)
+    assert abs(result["formation_energy"] - data) <= family_error, (result["formation_energy"], data)
+    assert result["formation_energy_error"] == pytest.approx(family_error)
+    assert result["calibration_warning"] is None
     assert result["data_formation_energy"] == pytest.approx(data)
     assert result["e_above_hull"] < 0.1  # stable compounds land on or near the hull
     assert result["calibration"]["cached"]
@@ -207,7 +273,8 @@ def test_the_tested_compounds_include_held_out_ones(name, calibrations):
 
 
 @pytest.mark.parametrize("name", CALCULATORS)
-def test_coating_cif_lands_within_error_and_window(name, calibrations, table, cache_env, tmp_path, capsys):
+def test_coating_cif_lands_within_error_and_window(name, calibrations, table, cache_env, tmp_path, capsys,
+                                                   small_set):
     """Done criterion: LiNbO3 (R3c, not in the calibration set) from a CIF in under a minute, its
     formation energy within the reported error and, with the default calculator, its window within
     0.1 V of the data's (CHGNet: within what its reported error allows, 5 V per eV/atom here)."""
@@ -222,6 +289,7 @@ def test_coating_cif_lands_within_error_and_window(name, calibrations, table, ca
     start = time.perf_counter()
     argv = ["energy", str(cif), "--json", "--save-entry", str(saved)] + (["--calculator", name]
                                                                          if name != "sevennet" else [])
+    argv += set_args(name, small_set)
     code, out, err = run_cli(capsys, *argv)
     elapsed = time.perf_counter() - start
     assert code == 0, err
@@ -253,7 +321,7 @@ def test_coating_cif_lands_within_error_and_window(name, calibrations, table, ca
     # The saved entry is a formation-energy PDEntry the data layer reads, alone or merged over the data.
     raw = json.loads(saved.read_text())
     assert raw[0]["@class"] == "PDEntry" and name in raw[0]["name"]
-    assert raw[0]["attribute"]["calibration_error_per_atom"] == pytest.approx(cal.error)
+    assert raw[0]["attribute"]["calibration_error_per_atom"] == pytest.approx(result["formation_energy_error"])
     alone = load_entries(saved)
     assert float(alone.energies[alone.row_of("LiNbO3")]) == pytest.approx(e_calc)
     merged = merge_user_entries(table, [saved])
@@ -295,13 +363,14 @@ def test_calibration_set_without_the_elements(cache_env, tmp_path, capsys):
 
 
 @needs_ase
-def test_ase_calculator_by_import_path_with_yaml_config(cache_env, tmp_path, capsys, table):
-    """EMT knows Al, N and O among the set: its calibration keeps those and skips the rest."""
+def test_ase_calculator_by_import_path_with_yaml_config(cache_env, tmp_path, capsys, table, small_set):
+    """EMT knows Al, N and O among the (small) set: its calibration keeps those and skips the rest."""
     config = tmp_path / "emt.yaml"
     config.write_text("asap_cutoff: false\n")
     path = write_structure(tmp_path / "AlN.cif", "AlN")
-    code, out, err = run_cli(capsys, "energy", str(path), "--calculator", "ase.calculators.emt:EMT",
-                             "--calculator-config", str(config), "--json")
+    emt = ["--calculator", "ase.calculators.emt:EMT", "--calculator-config", str(config),
+           "--calibration-set", str(small_set)]
+    code, out, err = run_cli(capsys, "energy", str(path), *emt, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["calculator"]["name"] == "ase.calculators.emt:EMT"
@@ -309,13 +378,11 @@ def test_ase_calculator_by_import_path_with_yaml_config(cache_env, tmp_path, cap
     assert set(result["calibration"]["elements"]) == {"Al", "N", "O"}
     # three phases, three references: the fit is exact, so AlN lands on the data's value
     assert result["formation_energy"] == pytest.approx(float(table.energies[table.row_of("AlN")]), abs=2e-3)
-    code, out, err = run_cli(capsys, "calibrate", "--calculator", "ase.calculators.emt:EMT",
-                             "--calculator-config", str(config))
+    code, out, err = run_cli(capsys, "calibrate", *emt)
     assert code == 0 and "cached" in out and "skipped Li2O" in out
     # Li is not covered by the EMT calibration: one line
     lif = write_structure(tmp_path / "LiF.cif", "LiF")
-    assert_one_line_error(*run_cli(capsys, "energy", str(lif), "--calculator", "ase.calculators.emt:EMT",
-                                   "--calculator-config", str(config)),
+    assert_one_line_error(*run_cli(capsys, "energy", str(lif), *emt),
                           "no reference energy for Li, F")
 
 

@@ -19,10 +19,8 @@ held-out compounds are information too wasteful to drop). The error reported wit
 random noise around the references but compound-specific (e.g. Nb oxides 20-50 meV/atom off in either
 direction), so a new compound can be as far off as the worst unseen one.
 
-References are per element, except that Co, Cr, Fe, Mn, Mo, Ni, V and W have two, one for structures
-with O or F (GGA+U in the data, "Fe(+U)") and one for the others (GGA), and every compound belongs to a
-chemistry family whose held-out error is the one printed with an energy of that family: see
-calibration_families.
+Co, Cr, Fe, Mn, Mo, Ni, V, W have two references (with O/F: GGA+U in the data, "Fe(+U)"; else GGA), and
+the error printed with an energy is that of its chemistry family: see calibration_families.
 
 The calibration is cached per calculator (name, versions, settings), data file (sha256), calibration
 set (sha256) and relaxation settings under <cache_dir>/calibration/, written atomically.
@@ -480,10 +478,8 @@ def read_cached(path: Path) -> Calibration | None:
 
 def get_calibration(calc, info, table, cset: CalibrationSet | None = None, *, recalibrate: bool = False,
                     progress=None, announce: bool = True) -> tuple[Calibration, bool, Path]:
-    """(calibration, whether it was stored, its file): cached or shipped with the package, else built.
-
-    A built calibration is stored in the cache; a stored one is never rebuilt unless `recalibrate`.
-    """
+    """(calibration, whether it was stored, its file): cached or shipped with the package, else built (and
+    stored in the cache); a stored one is never rebuilt unless `recalibrate`."""
     cset = cset or load_calibration_set()
     path = cache_path(info, table, cset)
     if not recalibrate:
