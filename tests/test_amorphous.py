@@ -27,12 +27,16 @@ TINY_SET = {"seed": 1, "holdout_fraction": 0.0, "compounds": [
 
 @pytest.fixture(scope="module")
 def cache_folder(tmp_path_factory, table):
-    """A fresh cache for this module (amorphous values, calibrations) holding the parsed data file of
-    the session's cache (parsing the CSV again would cost ~10-20 s)."""
+    """A fresh cache for this module (amorphous values, calibrations) holding the parsed data file of the
+    session's cache; the data's stable set is made in the session's cache, as the screens' tests need it
+    too (recomputing them here would cost ~10-20 s and ~1-2 min)."""
     import shutil
 
     from screening.data.snapshot import cache_dir
 
+    from screening.screen.pruning import stable_table
+
+    stable_table(table)  # in the session's cache (as test_screen's screens would) and memoised in-process
     folder = tmp_path_factory.mktemp("amorphous-cache")
     for parsed in cache_dir().glob("entries-*.npz"):
         shutil.copy(parsed, folder / parsed.name)

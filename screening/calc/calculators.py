@@ -229,19 +229,28 @@ def _not_loaded(label: str, model_name: str, config: dict, exc: Exception, note:
                       f"{note}: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}")
 
 
+@lru_cache(maxsize=2)
+def _sevennet_calculator(model_name: str, config_json: str):
+    """One SevenNetCalculator per model and settings in a process (loading the model takes seconds; an
+    ASE calculator recomputes whenever the atoms differ from its last ones, so sharing it is safe)."""
+    from sevenn.calculator import SevenNetCalculator
+
+    with quiet_stdout():
+        return SevenNetCalculator(model=model_name, **json.loads(config_json))
+
+
 def _sevennet(config: dict):
     try:
         import torch  # noqa: F401
         from sevenn import __version__ as sevenn_version
-        from sevenn.calculator import SevenNetCalculator
+        from sevenn.calculator import SevenNetCalculator  # noqa: F401
     except ImportError as exc:
         raise _not_installed("SevenNet", exc, "sevenn") from None
     model_name = str(config.pop("model", SEVENNET_DEFAULT_MODEL))
     _set_threads("sevennet", config)
     config.setdefault("device", "cpu")
     try:
-        with quiet_stdout():
-            calc = SevenNetCalculator(model=model_name, **config)
+        calc = _sevennet_calculator(model_name, json.dumps(_jsonable(config), sort_keys=True))
     except Exception as exc:
         raise _not_loaded("SevenNet", model_name, config, exc,
                           " (offline, the wheel ships 7net-0, 7net-l3i5 and 7net-mf-0)") from None
