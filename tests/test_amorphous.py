@@ -108,6 +108,12 @@ def test_bad_input_is_one_line(cache_env, tmp_path, capsys):
                             "--melt-temperature", "800")[::2], "below the melt")
     one_line_error(*run_cli(capsys, "amorphous", "SiO2", "--device", "tpu")[::2], "device")
     one_line_error(*run_cli(capsys, "amorphous", "nope.cif")[::2], "not found")
+    from ase.build import bulk
+    from ase.io import write
+
+    write(tmp_path / "lif.cif", bulk("LiF", "rocksalt", a=4.03))
+    one_line_error(*run_cli(capsys, "amorphous", "SiO2", "--crystal", str(tmp_path / "lif.cif"))[::2],
+                   "is LiF, not SiO2")
     one_line_error(*run_cli(capsys, "amorphous", "SiO2", "--atoms", "200", "--melt-steps", "200000",
                             "--quench-steps", "200000", "--quenches", "20")[::2], "atom-steps")
     import torch

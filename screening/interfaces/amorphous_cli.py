@@ -109,6 +109,11 @@ def run_amorphous(args) -> dict:
         if crystal is not None:
             raise InputError("give the crystal either as the material or with --crystal, not both")
         crystal, source = read_structure(args.crystal), str(args.crystal)
+        from screening.calc.structures import composition_of
+
+        if composition_of(crystal).reduced_formula != comp.reduced_formula:
+            raise InputError(f"--crystal {args.crystal} is {composition_of(crystal).reduced_formula}, not "
+                             f"{comp.reduced_formula}")
     formula_units(comp, settings.atoms)  # whole formula units within the atom limit, before any work
     check_device(args.device)
     table, base = _tables(args)
