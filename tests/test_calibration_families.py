@@ -2,9 +2,9 @@
 held-out errors, and the done-when structures (calibration_families, calibration_set.yaml `examples`).
 
 Everything here reads the SevenNet-0 calibration shipped with the package (no rebuild). The done-when
-structures are relaxed with SevenNet: the small cells in one test (~1 min on a loaded 2-core CPU), the
-large ones (LLZO garnet approximant, 96 atoms; NMC811 approximant, 40 atoms) in a slow-marked test that runs
-with `-m slow` or SCREENING_SLOW_TESTS=1.
+structures are relaxed with SevenNet: the small cells in one test (~2 min on a loaded 2-core CPU), the
+large ones (LLZO garnet approximant, 96 atoms; NMC811 approximant, 40 atoms) and the two known misses (strict
+xfail: LiCoO2, Li3BO3) in slow-marked tests that run with `-m slow` or SCREENING_SLOW_TESTS=1.
 """
 
 from __future__ import annotations
@@ -278,7 +278,10 @@ def test_done_when_structures_small_cells(table, shipped, cache_env, tmp_path, c
 @pytest.mark.parametrize("formula", sorted(MISSED))
 @pytest.mark.xfail(strict=True, reason="known misses: Li3BO3 (random-search structure, ~55 meV/atom above the "
                                        "data), LiCoO2 (~67 meV/atom above the data, oxides' error 27)")
-def test_done_when_known_misses(formula, table, shipped, cache_env, tmp_path, capsys):
+@pytest.mark.slow
+def test_done_when_known_misses(formula, table, shipped, cache_env, tmp_path, capsys, request):
+    if not slow_enabled(request):
+        pytest.skip("slow (known misses, kept to show a fix): run with -m slow or SCREENING_SLOW_TESTS=1")
     failures = _check_done_when({formula: MISSED[formula]}, table, shipped, tmp_path, capsys)
     assert not failures, f"outside their family's error: {failures}"
 
