@@ -179,6 +179,18 @@ def test_grid_with_amorphous_energies_in_a_small_screen(cache_env, tmp_path, tab
     cfg = config_from_dict(config)
     [again] = cfg.candidates(table)
     assert cfg.amorphous_used[0]["cached"] and again.energy_penalty == cand.energy_penalty
+    # through the workflow's steps (split -> evaluate -> rank): the record rides the shard file into the
+    # ranked run's provenance, and the rows equal the screen's own
+    from screening.execution.steps import evaluate_shard, rank_parts, write_shards
+
+    shard, part = tmp_path / "shard-0.json", tmp_path / "part-0.parquet"
+    assert write_shards(config_from_dict(config), [shard]) == 1
+    evaluate_shard(shard, part)
+    frame = rank_parts(config_from_dict(config), [part], tmp_path / "run", shard_paths=[shard])
+    [recorded] = json.loads((tmp_path / "run" / "provenance.json").read_text())["amorphous_grids"]
+    assert recorded["formula"] == "LiAl3O5" and recorded["cached"]
+    assert recorded["e_above_hull"]["mean"] == pytest.approx(e["mean"], abs=1e-9)
+    assert frame["e_above_hull"].tolist() == pytest.approx([cand.energy_penalty], abs=1e-6)
     cache = next((cache_env / "amorphous").glob("LiAl3O5-*.json"))
     raw = json.loads(cache.read_text())
     raw["summary"]["e_above_hull"]["mean"] += 0.5  # an edited value no longer matches its digest

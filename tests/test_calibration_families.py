@@ -4,7 +4,7 @@ held-out errors, and the done-when structures (calibration_families, calibration
 Everything here reads the SevenNet-0 calibration shipped with the package (no rebuild). The done-when
 structures are relaxed with SevenNet: the small cells in one test (~2 min on a loaded 2-core CPU), the
 large ones (LLZO garnet approximant, 96 atoms; NMC811 approximant, 40 atoms) and the two known misses (strict
-xfail: LiCoO2, Li3BO3) in slow-marked tests that run with `-m slow` or SCREENING_SLOW_TESTS=1.
+xfail: LiCoO2) in slow-marked tests that run with `-m slow` or SCREENING_SLOW_TESTS=1.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ U_HERE = ("Mn", "Fe", "Co", "Ni", "W")
 # the done-when structures (calibration_set.yaml examples, none in the fit): formula -> data's value to meet
 # ("lowest": the data's lowest entry at the composition; "hull": its hull energy, for a composition the data
 # does not hold)
-CHEAP = {"Li3PO4": "lowest", "LiTaO3": "lowest", "Li6PS5Cl": "lowest"}
-# Known misses, kept as strict xfails so that a fix shows: Li3BO3 (the experimental P2_1/c coordinates were not
-# available offline; the example is the lowest of a short SevenNet random-structure search in that cell, ~55
-# meV/atom above the data's ground state) and LiCoO2 (SevenNet-0 puts it ~67 meV/atom above the data with the
-# Co(+U) reference fitted on Co oxides/fluorides, mostly Co2+: larger than the oxides' held-out error)
-MISSED = {"Li3BO3": "lowest", "LiCoO2": "lowest"}
+# Li6PS5Cl: the data's one row is another Li ordering, 83 meV/atom above the hull; the approximant (the lowest of
+# the 4 orderings of its cell) is compared with the data's hull at the composition, as NMC811's is.
+CHEAP = {"Li3PO4": "lowest", "LiTaO3": "lowest", "Li6PS5Cl": "hull", "Li3BO3": "lowest"}
+# Known miss, kept as a strict xfail so that a fix shows: LiCoO2. SevenNet-0 puts it 69 meV/atom above the data;
+# its error is the Co(+U) reference's (59 meV/atom, NaCoO2's leave-one-out error: layered Co3+ oxides are
+# SevenNet-0's weak spot), not enough.
+MISSED = {"LiCoO2": "lowest"}
 LARGE = {"Li7La3Zr2O12": "lowest", "Li10Ni8CoMnO20": "hull"}
 
 
@@ -119,12 +120,12 @@ def test_every_element_has_a_held_out_compound(shipped):
 
 
 def test_family_errors_are_the_largest_held_out_error_of_each_family(shipped):
-    from screening.calc.calibration_families import FAMILIES, MIN_FAMILY_HOLDOUT, family
+    from screening.calc.calibration_families import FAMILIES, MIN_FAMILY_HOLDOUT, family, has_u_element
 
     stats = shipped.family_stats()
     for fam in FAMILIES:
         held = [abs(p.split_predicted - p.target) for p in shipped.points
-                if p.role == "holdout" and family(p.formula) == fam]
+                if p.role == "holdout" and family(p.formula) == fam and not has_u_element(p.formula)]
         assert stats[fam]["holdout"]["n"] == len(held)
         assert stats[fam]["holdout"]["max"] == pytest.approx(max(held))
         assert stats[fam]["holdout"]["mae"] == pytest.approx(sum(held) / len(held))
@@ -143,6 +144,34 @@ def test_family_errors_are_the_largest_held_out_error_of_each_family(shipped):
         for fam, f in zip(FAMILIES, ("Li2O", "BPO4", "Li2S", "LiF", "Li3N", "Mg2Si"))))
 
 
+def test_a_u_element_reports_its_own_error_where_larger_than_the_family(shipped):
+    """A structure with a +U element reports max(family error, that reference's largest leave-one-out error)."""
+    from screening.calc.calibration_families import MIN_ELEMENT_COMPOUNDS, reference_keys
+
+    def loo_max(key):
+        errs = [abs(p.cv_predicted - p.target) for p in shipped.points
+                if key in reference_keys(p.formula) and math.isfinite(p.cv_predicted)]
+        assert len(errs) >= MIN_ELEMENT_COMPOUNDS, key
+        return max(errs)
+
+    oxides = shipped.family_error(Composition("Li2O"))[1]
+    sulfides = shipped.family_error(Composition("Li2S"))[1]
+    # Co3+ oxides scatter far more than the main-group oxides: LiCoO2 and NMC811 carry the Co(+U) error
+    for formula in ("LiCoO2", "LiNi0.8Co0.1Mn0.1O2"):
+        fam, error, basis = shipped.family_error(Composition(formula))
+        assert fam == "oxides" and error == pytest.approx(loo_max("Co(+U)")) and error > 1.5 * oxides, formula
+        assert "Co(+U) compounds" in basis and "oxides' " in basis
+    # the GGA frame has its own: Mn sulfides are far off in SevenNet-0
+    fam, error, basis = shipped.family_error(Composition("MnS"))
+    assert fam == "sulfides" and error == pytest.approx(loo_max("Mn")) and error > 3 * sulfides and "Mn compounds" in basis
+    # where the element's error is the smaller, the family's stands
+    assert loo_max("Mn(+U)") < oxides
+    assert shipped.family_error(Composition("LiMn2O4")) == shipped.family_error(Composition("Li2O"))
+    table = shipped.summary()["u_elements"]
+    assert set(table) >= {"Co", "Co(+U)", "Mn", "Mn(+U)", "Ni", "Ni(+U)", "Fe", "Fe(+U)"}
+    assert table["Co(+U)"]["max"] == pytest.approx(loo_max("Co(+U)"))
+
+
 @needs_sevennet
 def test_calibrate_prints_the_family_errors(shipped, cache_env, capsys):
     code, out, err = run_cli(capsys, "calibrate")
@@ -152,6 +181,8 @@ def test_calibrate_prints_the_family_errors(shipped, cache_env, capsys):
         line = next(ln for ln in out.splitlines() if ln.strip().startswith(fam + " "))
         reported = float(line.split()[-1])
         assert reported == pytest.approx(1000 * shipped.family_stats()[fam]["holdout"]["max"], abs=0.51), line
+    co = next(ln for ln in out.splitlines() if ln.strip().startswith("Co(+U) "))
+    assert f"{1000 * shipped.summary()['u_elements']['Co(+U)']['max']:.0f}" in co and "NaCoO2" in co, co
     code, out, err = run_cli(capsys, "calibrate", "--json")
     families = json.loads(out)["summary"]["families"]
     assert families["sulfides"]["error"] == pytest.approx(shipped.family_stats()["sulfides"]["holdout"]["max"])
@@ -276,8 +307,7 @@ def test_done_when_structures_small_cells(table, shipped, cache_env, tmp_path, c
 
 @needs_sevennet
 @pytest.mark.parametrize("formula", sorted(MISSED))
-@pytest.mark.xfail(strict=True, reason="known misses: Li3BO3 (random-search structure, ~55 meV/atom above the "
-                                       "data), LiCoO2 (~67 meV/atom above the data, oxides' error 27)")
+@pytest.mark.xfail(strict=True, reason="known miss: LiCoO2 (69 meV/atom above the data, its Co(+U) error 59)")
 @pytest.mark.slow
 def test_done_when_known_misses(formula, table, shipped, cache_env, tmp_path, capsys, request):
     if not slow_enabled(request):

@@ -95,14 +95,14 @@ def assert_one_line_error(code, out, err, *fragments):
     return lines[0]
 
 
-def write_structure(path, formula, fmt=None, perturb=False):
-    """Write the first calibration build of `formula` (optionally strained and rattled) to `path`."""
+def write_structure(path, formula, fmt=None, perturb=False, build_index=0):
+    """Write a calibration build of `formula` (the first by default; optionally strained and rattled) to `path`."""
     import ase.io
 
     from screening.calc.calibration import load_calibration_set
     from screening.calc.structures import build
 
-    atoms = build(load_calibration_set().example(formula)["builds"][0])
+    atoms = build(load_calibration_set().example(formula)["builds"][build_index])
     if perturb:  # the relaxation has to do some work: 3% larger cell, atoms off their sites
         atoms.set_cell(atoms.cell * 1.03, scale_atoms=True)
         atoms.rattle(0.03, seed=7)
@@ -162,9 +162,9 @@ def test_calibration_fit_and_holdout(name, calibrations, table, cache_env, small
     assert path.is_file() and path.parent == (SHIPPED_DIR if name == "sevennet" else cache_env / "calibration")
     assert stats["n_holdout"] >= 3 and stats["n_fit"] == len(cal.points) >= 40  # references: every point
     assert stats["fit_mae"] < 0.03 and stats["holdout_mae"] < 0.05
-    # the overall error is the largest held-out error (SevenNet's full set: ~0.11 eV/atom, a W carbide; the
-    # error printed with an energy is its family's), and leave-one-out cross-validation agrees with the split
-    assert cal.error == pytest.approx(stats["holdout_max"]) and cal.error < (0.15 if name == "sevennet" else 0.06)
+    # the overall error is the largest held-out error (SevenNet's full set: ~0.18 eV/atom, MnS2; the error
+    # printed with an energy is its family's or its +U element's), and leave-one-out cross-validation agrees
+    assert cal.error == pytest.approx(stats["holdout_max"]) and cal.error < (0.2 if name == "sevennet" else 0.06)
     cv = cal.cv_stats()
     assert cv["n_cv"] >= 25 and cv["cv_p90"] <= cal.error and cv["cv_mae"] <= 1.5 * stats["holdout_mae"]
     assert {"MgAl2O4", "LiAlO2", "Li2SiO3", "KNbO3", "LiNbO2", "Li3NbO4"} <= {p.formula for p in cal.points}
@@ -242,12 +242,14 @@ def test_the_shipped_calibration_is_what_a_rebuild_gives(table, tmp_path, monkey
 
 @pytest.mark.parametrize("name", CALCULATORS)
 @pytest.mark.parametrize("formula, fmt", [("Li2O", "cif"), ("LiF", "vasp"), ("LiCl", "extxyz"),
-                                          ("Li2S", "cif"), ("MgO", "vasp"), ("NaCl", "cif")])
+                                          ("Li2S", "cif"), ("MgO", "vasp"), ("NaCl", "cif"), ("NaF", "vasp")])
 def test_known_compounds_land_on_the_data(formula, fmt, name, calibrations, table, cache_env, tmp_path,
                                           capsys, small_set):
     cal, _ = calibrations(name)
     name_of_file = "POSCAR" if fmt == "vasp" else f"{formula}.{fmt}"
-    path = write_structure(tmp_path / name_of_file, formula, fmt=fmt, perturb=True)
+    # the polymorph the calibration found lowest (LiCl: wurtzite-type in GGA, 11 meV/atom below rock salt)
+    lowest = next(p.build for p in cal.points if p.formula == formula)
+    path = write_structure(tmp_path / name_of_file, formula, fmt=fmt, perturb=True, build_index=lowest)
     code, out, err = run_cli(capsys, "energy", str(path), "--json", "--calculator", name,
                              *set_args(name, small_set))
     assert code == 0, err
@@ -268,7 +270,7 @@ def test_known_compounds_land_on_the_data(formula, fmt, name, calibrations, tabl
 def test_the_tested_compounds_include_held_out_ones(name, calibrations):
     cal, _ = calibrations(name)
     held = {p.formula for p in cal.points if p.role == "holdout"}
-    tested = {"Li2O", "LiF", "LiCl", "Li2S", "MgO", "NaCl"}
+    tested = {"Li2O", "LiF", "LiCl", "Li2S", "MgO", "NaCl", "NaF"}
     assert held & tested, f"none of {sorted(tested)} is held out of the fit ({sorted(held)})"
 
 

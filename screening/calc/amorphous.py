@@ -11,7 +11,8 @@ relaxed glass against the data's hull:
   The calculator's systematic errors largely cancel in the difference; no calibration is needed.
 * without one: the glass's total energy becomes a formation energy through the calculator's
   calibrated elemental references (screening.calc.calibration) and is compared with the data's hull
-  at the composition; the calibration's reported error (its largest held-out error) applies.
+  at the composition; the calibration's error for the composition (its family's or a +U element's,
+  screening.calc.calibration_families) applies.
 
 The starting density is the relaxed crystal's, else ``density`` (g/cm^3), else an estimate from ionic
 radii (``estimate_density``); the final relaxation lets the cell find its own.
@@ -221,12 +222,15 @@ def _compute(comp, table, base_table, calc, info, settings, *, cset, crystal_ato
             cal = _calibration(calc, info, base_table, cset, recalibrate, progress, comp)
             e_form = cal.formation_energy(Composition(crystal.atoms.get_chemical_formula()), crystal.energy)
             reference["crystal_e_above_hull"] = float(e_form - stab.hull_energy)
+            _, error, basis = cal.family_error(comp)
             reference["crystal_e_above_hull_from"] = ("the calibration (the composition is not in the data); "
-                                                      f"error {cal.error:.3f} eV/atom")
-            reference["calibration_error"] = cal.error
+                                                      f"error {error:.3f} eV/atom")
+            reference["calibration_error"] = error
+            reference["calibration_error_basis"] = basis
     else:
         cal = _calibration(calc, info, base_table, cset, recalibrate, progress, comp)
-        reference = {"method": "calibration", "calibration_error": cal.error,
+        _, error, basis = cal.family_error(comp)
+        reference = {"method": "calibration", "calibration_error": error, "calibration_error_basis": basis,
                      "calibration_holdout_mae": cal.stats()["holdout_mae"],
                      "note": "no crystal of the composition: formation energy through the calibrated references"}
         warning = cal.regime_warning(comp) if hasattr(cal, "regime_warning") else None

@@ -14,10 +14,11 @@ Errors are measured before the references are used: a fixed-seed `holdout_fracti
 gives the error on unseen compounds, and a leave-one-out cross-validation over the whole set (each
 compound predicted by a fit on all the others; summary() "cv_*") checks that one seeded split. The
 references used are then fitted on ALL the compounds (the errors above estimate that procedure; the
-held-out compounds are information too wasteful to drop). The error reported with every energy
-(`Calibration.error`) is the LARGEST held-out error, not the MAE: the calculator's errors are not
-random noise around the references but compound-specific (e.g. Nb oxides 20-50 meV/atom off in either
-direction), so a new compound can be as far off as the worst unseen one.
+held-out compounds are information too wasteful to drop). The errors reported are LARGEST held-out
+errors, not MAEs: the calculator's errors are not random noise around the references but
+compound-specific (e.g. Nb oxides 20-50 meV/atom off in either direction), so a new compound can be as
+far off as the worst unseen one. `Calibration.error` is the overall one; the error printed with an energy
+is that of the structure's family or +U element (`family_error`, calibration_families).
 
 Co, Cr, Fe, Mn, Mo, Ni, V, W have two references (with O/F: GGA+U in the data, "Fe(+U)"; else GGA), and
 the error printed with an energy is that of its chemistry family: see calibration_families.
@@ -213,7 +214,8 @@ class Calibration:
 
     @property
     def error(self) -> float:
-        """The error reported with an energy: the largest held-out error (the fit's if nothing is held out).
+        """The overall error: the largest held-out error (the fit's if nothing is held out); the one printed
+        with an energy is `family_error`'s, which falls back on this one.
 
         The MAE would understate it: errors are compound-specific, not noise (see the module doc).
         """
@@ -242,10 +244,9 @@ class Calibration:
         return families.family_stats(self.points)
 
     def family_error(self, comp) -> tuple[str, float, str]:
-        """(family of `comp`, the error reported with its energy in eV/atom, how that error was obtained)."""
-        fam = families.family(comp)
-        error, basis = families.family_error(self.points, self.error, fam)
-        return fam, error, basis
+        """(family of `comp`, the error reported with its energy in eV/atom, how that error was obtained):
+        its family's, or a +U reference's where that is larger (calibration_families.structure_error)."""
+        return families.structure_error(self.points, self.error, comp)
 
     def not_covered_message(self, comp: Composition, missing: list[str]) -> str:
         return not_covered_message(self.calculator.get("name", "the calculator"), comp, missing,
@@ -261,6 +262,7 @@ class Calibration:
                 **self.cv_stats(),
                 "families": {fam: {**s, "error": families.family_error(self.points, self.error, fam)[0]}
                              for fam, s in self.family_stats().items()},
+                "u_elements": families.element_errors(self.points),
                 "holdout": sorted(p.formula for p in self.points if p.role == "holdout"),
                 "seconds": self.seconds, "created": self.created}
 

@@ -34,6 +34,8 @@ SHARD_FORMAT = 4
 _SHARD_KEYS = {"format", "shard", "n_shards", "entries", "entries_sha256", "stacks", "user_entries",
                "user_scheme", "user_mode", "exclude_entries", "max_e_above_hull", "chunk_size", "candidates",
                "uncertainty"}
+_SHARD_OPTIONAL = {"amorphous_grids"}  # the amorphous grid points computed when the candidates were enumerated
+MAX_AMORPHOUS_RECORDS = 10000
 _CANDIDATE_KEYS = {"name", "composition", "sources", "hypothetical", "energy_penalty", "proxy_for", "note"}
 
 
@@ -89,7 +91,8 @@ def write_shards(config: ScreenConfig, shard_paths: list[Path], n_groups: int | 
                    "user_mode": config.user_mode, "exclude_entries": list(config.exclude_entries),
                    "max_e_above_hull": config.max_e_above_hull, "chunk_size": config.chunk_size,
                    "uncertainty": config.raw.get("uncertainty") or {},
-                   "candidates": [c.as_dict() for c in part]}
+                   "candidates": [c.as_dict() for c in part],
+                   **({"amorphous_grids": config.amorphous_used} if config.amorphous_used else {})}
         write_json_output(Path(path), payload, "shard file")
     return sum(len(part) for part in parts)
 
@@ -116,7 +119,7 @@ def read_shard(path: Path) -> tuple[dict, str]:
     missing = sorted(_SHARD_KEYS - set(payload))
     if missing:
         raise DataError(f"{what} lacks the key {quote(missing[0])}: re-run the split step")
-    unknown = sorted(set(payload) - _SHARD_KEYS)
+    unknown = sorted(set(payload) - _SHARD_KEYS - _SHARD_OPTIONAL)
     if unknown:
         raise DataError(f"{what} has an unknown key {quote(unknown[0])}")
     for key, low, high in (("shard", 0, MAX_SHARDS - 1), ("n_shards", 1, MAX_SHARDS), ("chunk_size", 1, 100000)):
@@ -125,6 +128,10 @@ def read_shard(path: Path) -> tuple[dict, str]:
             raise DataError(f"{what}: {key} must be a whole number {low}..{high}, got {quote(value)}")
     if not isinstance(payload["entries_sha256"], str) or not isinstance(payload["candidates"], list):
         raise DataError(f"{what}: entries_sha256 must be text and candidates a list")
+    grids = payload.get("amorphous_grids", [])
+    if (not isinstance(grids, list) or len(grids) > MAX_AMORPHOUS_RECORDS
+            or not all(isinstance(g, dict) for g in grids)):
+        raise DataError(f"{what}: amorphous_grids must be a list of at most {MAX_AMORPHOUS_RECORDS} records")
     # the screen settings a shard carries pass the same checks as a screen config
     config_from_dict({"entries": payload["entries"], "user_entries": payload["user_entries"],
                       "user_scheme": payload["user_scheme"], "stacks": payload["stacks"],
@@ -249,8 +256,11 @@ def rank_parts(config: ScreenConfig, part_paths: list[Path], out_dir: Path, n_ca
     frame, monte_carlo = add_monte_carlo(config, frame, table, workers=workers)
     frame = round_frame(frame)
     count = n_candidates if n_candidates is not None else int(frame["candidate"].nunique())
+    # the amorphous grid points were computed when the candidates were split: their record rides the shards
+    amorphous = read_shard(shard_paths[0])[0].get("amorphous_grids") if shard_paths else None
     payload = provenance(config, table, count, bare, {"execution": {"workflow": "snakemake",
                                                                    "shards": len(part_paths)},
+                                                      **({"amorphous_grids": amorphous} if amorphous else {}),
                                                       **monte_carlo,
                                                       **ranking_summary(config, frame, properties)})
     try:

@@ -151,7 +151,7 @@ def run_amorphous(args) -> dict:
     else:
         lines.append(f"  reference:          no crystal of {result.formula}: calibrated formation energy against the "
                      f"data's hull ({result.hull_energy:.4f} eV/atom); calibration error {ref['calibration_error']:.3f} "
-                     "eV/atom (largest held-out) applies on top of the spread")
+                     f"eV/atom ({ref.get('calibration_error_basis', 'largest held-out')}) applies on top of the spread")
         if ref.get("regime_warning"):
             lines.append(f"  warning:            {ref['regime_warning']}")
     lines.append(f"  formation energy:   {result.formation_energy:.4f} eV/atom (data's frame, mean)")

@@ -129,7 +129,7 @@ def _mev(value) -> str:
 
 def _calibration_line(cal) -> str:
     s = cal.stats()
-    return (f"reported error = largest held-out error {_mev(s['holdout_max'])} meV/atom "
+    return (f"overall largest held-out error {_mev(s['holdout_max'])} meV/atom "
             f"(held-out MAE {_mev(s['holdout_mae'])}, RMSE {_mev(s['holdout_rmse'])}, {s['n_holdout']} "
             f"compounds); fit MAE {_mev(s['fit_mae'])} meV/atom ({s['n_fit']} points)")
 
@@ -234,7 +234,7 @@ def run_energy(args) -> dict:
 def run_calibrate(args) -> dict:
     from screening.calc.calculators import load_calculator, require_ase
     from screening.calc.calibration import get_calibration, load_calibration_set
-    from screening.calc.calibration_families import family_table_lines
+    from screening.calc.calibration_families import element_table_lines, family_table_lines
 
     _refuse_mp(args)
     require_ase()
@@ -249,9 +249,11 @@ def run_calibrate(args) -> dict:
              f"  {_calibration_line(cal)}",
              f"  held out (seed {cset.seed}): {', '.join(cal.summary()['holdout']) or 'none'}",
              cal.table_text(),
-             "  errors per family (held-out split and leave-one-out, meV/atom; the error printed with an energy "
-             "is its family's):",
+             "  errors per family, over its compounds without a +U element (held-out split and leave-one-out, meV/atom; "
+             "the error printed with an energy is its family's, or its +U element's where larger):",
              *family_table_lines(cal.points, cal.error),
+             "  +U references (a structure holding one reports the larger of this and its family's error):",
+             *element_table_lines(cal.points),
              "  references mu (eV/atom): " + ", ".join(f"{el} {v:.4f}" for el, v in sorted(cal.mu.items()))]
     for item in cal.skipped:
         lines.append(f"  skipped {item['formula']}: {item['reason']}")
