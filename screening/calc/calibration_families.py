@@ -25,9 +25,9 @@ oxides). ``family(comp)`` is the first rule that matches:
     F, Cl, Br or I                              -> halides
     N, C, P, B, As or H                         -> nitrides (nitrides, carbides, phosphides, borides)
     otherwise                                   -> intermetallics (incl. silicides, germanides, stannides)
-A family's error is the largest held-out error of its compounds without a +U element (as the overall error is the largest of all) when it has
-at least MIN_FAMILY_HOLDOUT held-out compounds; with fewer, the overall largest held-out error is used
-and the output says so.
+A family's error is the largest held-out error of its compounds without a +U element (as the overall
+error is the largest of all) when it has at least MIN_FAMILY_HOLDOUT of them held out; with fewer, the
+overall largest held-out error is used and the output says so.
 
 +U elements. A machine-learned potential's error on a 3d element depends on its oxidation and spin state
 far more than on the family: SevenNet-0 is within 10 meV/atom on Co2+ oxides but 50-70 off on layered
