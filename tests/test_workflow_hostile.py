@@ -251,6 +251,8 @@ def test_evaluate_on_a_damaged_shard_is_one_line(tmp_path, capsys, tiny_shards):
              "bad_candidate": {**good, "candidates": [{"name": "x"}]},
              "bad_stack": {**good, "stacks": [{"electrode": "Li"}]},
              "bad_count": {**good, "chunk_size": 10**9},
+             "amorphous_not_a_list": {**good, "amorphous_grids": "x" * 100},
+             "amorphous_too_many": {**good, "amorphous_grids": [{}] * 10001},
              "not_a_dict": [1, 2]}
     for name, payload in cases.items():
         shard = tmp_path / f"{name}.json"

@@ -199,13 +199,14 @@ def structure_error(points, overall: float, comp) -> tuple[str, float, str]:
     """(family, error in eV/atom, how it was obtained) for a structure: the larger of its family's error
     and the errors of the +U references it uses (module doc)."""
     fam = family(comp)
-    error, basis = family_error(points, overall, fam)
+    family_err, basis = family_error(points, overall, fam)
+    error = family_err
     per_key = element_errors(points)
     for key in sorted(reference_keys(comp)):
         stats = per_key.get(key)
         if stats is not None and stats["max"] > error:
             error, basis = stats["max"], (f"largest leave-one-out error of the {stats['n']} {key} compounds "
-                                          f"({stats['worst']}), larger than the {fam}' {1000 * family_error(points, overall, fam)[0]:.0f} meV/atom")
+                                          f"({stats['worst']}), larger than the {fam}' {1000 * family_err:.0f} meV/atom")
     return fam, error, basis
 
 
