@@ -16,6 +16,7 @@ unknown, passivating, stable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pymatgen.core import Composition
 
@@ -54,19 +55,31 @@ def _gap_value(value):
     return getattr(value, "gap", value)
 
 
+def _facts(comp: Composition) -> tuple[Composition, str, bool]:
+    return comp, comp.reduced_formula, is_intermetallic(comp)
+
+
+@lru_cache(maxsize=65536)
+def _product_facts(formula: str) -> tuple[Composition, str, bool]:
+    """(composition, reduced formula, intermetallic?) of a product formula. A screen's hundreds of
+    thousands of reactions name a few thousand phases; parsing each once made ranking the full matrix
+    several times faster."""
+    return _facts(Composition(formula))
+
+
 def classify(products, gap_of, threshold: float = DEFAULT_GAP_THRESHOLD) -> Interphase:
     """The interphase formed by `products` (formulas or Compositions; empty: no reaction). `gap_of(comp)`
     gives a gap in eV (a number, a GapValue or None)."""
     gaps: dict[str, float | None] = {}
     conducting: list[str] = []
     for product in products:
-        comp = Composition(product)
-        formula = comp.reduced_formula
+        comp, formula, intermetallic = (_product_facts(product) if isinstance(product, str)
+                                        else _facts(Composition(product)))
         if formula in gaps:
             continue
         gap = _gap_value(gap_of(comp))
         gaps[formula] = None if gap is None else float(gap)
-        if is_intermetallic(comp) or (gap is not None and gap < threshold):
+        if intermetallic or (gap is not None and gap < threshold):
             conducting.append(formula)
     if not gaps:
         return Interphase("stable")
