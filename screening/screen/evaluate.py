@@ -148,9 +148,10 @@ def evaluate_candidates(table: EntryTable, candidates: list[Candidate], stacks: 
     """One row per (candidate, stack), in candidate order then stack order.
 
     prune: build the reactions' LPs on the hull-stable entries only (screening.screen.pruning; the
-    same hull energies, decompositions and kinks with far fewer columns). Stability and windows use
-    every entry of the candidate's own system either way (a stable candidate's decomposition energy
-    needs the entries it makes unstable). error_model: add first-order `<column>_std` columns."""
+    same hull energies, decompositions and kinks with far fewer columns); the windows too, since the
+    hull along the Li line is made of hull-stable entries. Stability uses every entry of the
+    candidate's own system either way (a stable candidate's decomposition energy needs the entries it
+    makes unstable). error_model: add first-order `<column>_std` columns."""
     reaction_table = stable_table(table) if prune else table
     rows: list[dict] = []
     ordered = sorted(enumerate(candidates), key=lambda ic: (ic[1].elements, ic[0]))
@@ -183,10 +184,12 @@ def _evaluate_one(systems: _Systems, reactions: _Systems, candidate: Candidate, 
     if max_e_above_hull is not None and e_above is not None and e_above > max_e_above_hull + 1e-12:
         return []
     has_li = comp["Li"] > 0
+    window_cs = reactions.chemsys(own_elements)
     if {str(e) for e in comp.elements} == {"Li"}:
         window = None
     else:
-        window = electrochemical_window(cs, comp, solver=solver)
+        # the hull along the Li line only involves hull-stable entries: the pruned system's LPs
+        window = electrochemical_window(window_cs, comp, solver=reactions.solver(own_elements))
     base = {
         "candidate": candidate.name, "formula": candidate.formula,
         "sources": "+".join(candidate.sources), "hypothetical": hypothetical,
@@ -203,8 +206,8 @@ def _evaluate_one(systems: _Systems, reactions: _Systems, candidate: Candidate, 
         name = comp.reduced_formula
         base["e_above_hull_std"] = systems.std(cs, stab.gradients.get("e_above_hull"), name)
         base["decomposition_energy_std"] = systems.std(cs, stab.gradients.get("decomposition_energy"), name)
-        base["reduction_potential_std"] = systems.std(cs, window.reduction_gradient, name) if window else None
-        base["oxidation_potential_std"] = (systems.std(cs, window.oxidation_gradient, name)
+        base["reduction_potential_std"] = systems.std(window_cs, window.reduction_gradient, name) if window else None
+        base["oxidation_potential_std"] = (systems.std(window_cs, window.oxidation_gradient, name)
                                            if window and window.oxidation_potential is not None else None)
     rows = []
     done: dict[tuple, tuple] = {}  # stacks share electrodes, electrolytes and potentials
