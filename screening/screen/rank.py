@@ -125,13 +125,22 @@ def rank(rows, bare: dict[str, dict], thresholds: dict, weights: dict,
     frame["stack_order"] = frame["stack"].map({name: i for i, name in enumerate(stack_order)})
     frame["window_margin"] = _window_margin(frame)
     frame["_margin_key"], frame["_gap_key"] = tie_keys(frame)
-    frame = frame.sort_values(["stack_order"] + SORT_COLUMNS, kind="mergesort").reset_index(drop=True)
+    _sort_in_place(frame, ["stack_order"] + SORT_COLUMNS)
     frame = frame.drop(columns=["_margin_key", "_gap_key"])
     frame["rank"] = frame.groupby("stack", sort=False).cumcount() + 1
     frame = frame.drop(columns=["stack_order"])
     front = ["stack", "rank", "candidate", "formula", "elements", "passes_all", "criteria_failed",
              "pareto_rank", "score"]
     return frame[front + [c for c in frame.columns if c not in front]]
+
+
+def _sort_in_place(frame: pd.DataFrame, keys: list[str]) -> None:
+    """frame.sort_values(keys, kind="mergesort").reset_index(drop=True), one column at a time: a
+    full-matrix screen's million rows are never held twice (sort_values copied them all at once)."""
+    order = frame[keys].reset_index(drop=True).sort_values(keys, kind="mergesort").index.to_numpy()
+    frame.index = pd.RangeIndex(len(frame))
+    for column in list(frame.columns):
+        frame[column] = frame[column].take(order).reset_index(drop=True)
 
 
 # the order within a stack (rank() sorts on these; screening.screen.monte_carlo compares drawn rows by them)
