@@ -28,6 +28,9 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from screening.data.snapshot import default_entries_path  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -74,6 +77,8 @@ def run(args, code: Path = REPO, config: Path | None = None) -> dict:
         cmd += ["--limit", str(args.limit)]
     start = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=str(code))
+    # the same data for both sides: a worktree in a temporary folder has no ../shared beside it
+    env.setdefault("SCREENING_ENTRIES", str(default_entries_path()))
     # output to files, not pipes: a screen of 117 stacks prints more than a pipe holds, and a child
     # blocked on a full pipe never ends
     log = out.with_suffix(".out")
