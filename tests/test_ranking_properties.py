@@ -245,3 +245,28 @@ def test_rows_failing_a_property_criterion_rank_below_thermodynamic_failures(pro
     assert frame["candidate"].tolist() == ["clean", "reactive", "nitrate"]
     assert frame["property_criteria_failed"].tolist() == [0, 0, 1]
     assert frame["criteria_failed"].tolist() == [0, 1, 1]
+
+
+def test_in_place_sort_equals_sort_values():
+    """rank() sorts the frame one column at a time (memory); the order and every value are those of
+    a stable sort_values, with ties, NaN and text keys, and mixed column types."""
+    import numpy as np
+
+    from screening.screen.rank import _sort_in_place
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    frame = pd.DataFrame({
+        "stack_order": rng.integers(0, 3, n),
+        "criteria_failed": rng.integers(0, 2, n),
+        "score": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 50, n) / 7.0),
+        "candidate": [f"C{k % 97}" for k in range(n)],
+        "flag": rng.random(n) < 0.5,
+        "products": [None if k % 11 == 0 else f"{k % 13} LiF" for k in range(n)],
+        "value": rng.random(n),
+    })
+    keys = ["stack_order", "criteria_failed", "score", "candidate"]
+    expected = frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
+    _sort_in_place(frame, keys)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert not frame["value"].is_monotonic_increasing  # the rows moved with their keys, not sorted alone
