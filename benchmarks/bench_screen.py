@@ -7,7 +7,8 @@ faster engine of issue 14) the same command runs again on that commit's code (a 
 temporary folder, its own package on PYTHONPATH, the same Python and data), the two rankings are
 compared cell by cell (floats after the outputs' 9-digit rounding) and the ratio of wall times is
 printed. This checkout's side runs with the config's error bars off (`uncertainty: {first_order:
-false, monte_carlo_top: 0}`: the previous engine has none) unless `--with-error-bars`.
+false, monte_carlo_top: 0}`: the previous engine has none) unless `--with-error-bars`; a baseline
+that knows error bars gets the same config.
 Run: `.venv/bin/python benchmarks/bench_screen.py [--workers N] [--config FILE]
 [--limit N] [--baseline REF | --no-baseline] [--with-error-bars]` (`make bench` runs it after the pair
 benchmark).
@@ -149,7 +150,12 @@ def main() -> None:
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), args.baseline],
                        check=True, capture_output=True)
         try:
-            rows.append((f"previous engine ({args.baseline})", run(args, tree)))
+            # a baseline that knows `uncertainty:` gets the same config (error bars off unless asked);
+            # an older one (no such section in its parser) gets the original, which it reads without error bars
+            knows_errors = "uncertainty" in (tree / "screening" / "screen" / "config.py").read_text() \
+                if (tree / "screening" / "screen" / "config.py").is_file() else False
+            baseline_config = engine_config(args.config, args.with_error_bars) if knows_errors else None
+            rows.append((f"previous engine ({args.baseline})", run(args, tree, config=baseline_config)))
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
                            capture_output=True)
