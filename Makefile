@@ -19,8 +19,11 @@ setup: $(BIN)/screening
 run: setup
 	$(BIN)/snakemake --profile workflows/profiles/local
 
+# Two pytest workers, one per core, a test file each at a time (a file's module fixtures, such as the
+# Slurm cluster's, stay in one worker): much of the suite waits on subprocesses, Slurm and the browser.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Headless Chromium and its WebDriver (Debian's chromium, chromium-driver) for the browser tests of
 # report.html (tests/test_report_browser.py, selenium); without them those tests skip, unless CI is set.
