@@ -115,6 +115,25 @@ def test_pareto_ranks_brute_force():
             assert ranks[i] == max(ranks[j] for j in dominators) + 1
 
 
+def test_pareto_ranks_ignore_round_off():
+    """Two rows whose window shortfalls are equal but for round-off (0.8076615125 +- 1e-9, as two
+    floating-point paths to one vertex give): the row with the lower energy above hull dominates
+    either way (compared exactly, one of the two cases made them both front rows)."""
+    import pandas as pd
+
+    from screening.screen.rank import OBJECTIVES, objective_matrix
+
+    for shortfalls in ((0.807661512, 0.807661513), (0.807661513, 0.807661512),
+                       (0.8076614999999, 0.8076615000001)):  # either side of a 1e-6 rounding boundary
+        frame = pd.DataFrame({column: [-0.1, -0.1] for column in OBJECTIVES})
+        frame["e_above_hull"] = [0.0, 0.01]
+        frame["window_shortfall"] = list(shortfalls)
+        assert list(pareto_ranks(objective_matrix(frame))) == [1, 2], shortfalls
+    frame["window_shortfall"] = [0.807661, 0.807663]  # 2e-6 apart: a real difference still counts
+    frame["e_above_hull"] = [0.01, 0.0]
+    assert list(pareto_ranks(objective_matrix(frame))) == [1, 1]
+
+
 def test_config_errors():
     for bad, message in [
         ({"stacks": [{"electrode": "Unobtainium", "electrolyte": "LPSCl"}]}, "Unobtainium"),

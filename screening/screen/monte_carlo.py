@@ -29,8 +29,8 @@ from pymatgen.core import Composition
 
 from screening.chem import parse_formula
 from screening.data.table import EntryTable
-from screening.screen.rank import (CRITERIA, SORT_COLUMNS, objective_matrix, score, thermodynamic_passes,
-                                   tie_keys, _window_margin)
+from screening.screen.rank import (CRITERIA, SORT_COLUMNS, dominance, objective_matrix, score,
+                                   thermodynamic_passes, tie_keys, _window_margin)
 from screening.screen.stacks import Stack
 from screening.thermo.error_model import ErrorModel, correction_species
 from screening.thermo.hull import HullSolver
@@ -349,16 +349,12 @@ def frame_keys(frame: pd.DataFrame) -> list[tuple]:
 def _pareto_of_drawn(objectives: np.ndarray, kept: np.ndarray, kept_rank: np.ndarray) -> np.ndarray:
     """Pareto ranks of drawn rows among kept rows of fixed ranks: 1 + the highest rank of a dominator."""
     if len(kept):
-        le = np.all(kept[:, None, :] <= objectives[None, :, :], axis=2)
-        lt = np.any(kept[:, None, :] < objectives[None, :, :], axis=2)
-        base = 1 + np.where(le & lt, kept_rank[:, None], 0).max(axis=0)
+        base = 1 + np.where(dominance(kept, objectives), kept_rank[:, None], 0).max(axis=0)
     else:
         base = np.ones(len(objectives), dtype=int)
-    le = np.all(objectives[:, None, :] <= objectives[None, :, :], axis=2)
-    lt = np.any(objectives[:, None, :] < objectives[None, :, :], axis=2)
-    dominates = le & lt  # [j, i]: drawn row j dominates drawn row i
+    dominates = dominance(objectives, objectives)  # [j, i]: drawn row j dominates drawn row i
     ranks = base.astype(int)
-    for _ in range(len(objectives)):  # dominance is acyclic: at most one pass per row
+    for _ in range(len(objectives)):  # at most one pass per row (bounded even if a cycle closes)
         new = np.maximum(base, 1 + np.where(dominates, ranks[:, None], 0).max(axis=0))
         if np.array_equal(new, ranks):
             break
