@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -100,8 +101,8 @@ def run(args, code: Path = REPO, config: Path | None = None) -> dict:
 
 def compare(ours: Path, theirs: Path) -> dict[str, int]:
     """Cells that differ between two rankings.csv, matched on (stack, candidate), per column and kind:
-    'order' (rank, Pareto rank), 'last digit' (numbers within 2e-9: the 9-digit rounding of values
-    that differ by round-off), 'no-reaction x' (a mixing ratio the previous engine gave where there
+    'order' (rank, Pareto rank), 'last digit' (numbers one unit apart in the outputs' last digit:
+    rounded to 9 decimals and written with 9 significant digits, values that differ by round-off), 'no-reaction x' (a mixing ratio the previous engine gave where there
     is no reaction, now empty) and 'other'. Columns only one file has count -1."""
     import pandas as pd
 
@@ -121,7 +122,9 @@ def compare(ours: Path, theirs: Path) -> dict[str, int]:
             diff[f"{column} (order)"] = int(differ.sum())
             continue
         xn, yn = pd.to_numeric(x, errors="coerce"), pd.to_numeric(y, errors="coerce")
-        last_digit = differ & ((xn - yn).abs() <= 2e-9)
+        # one unit of the 9th significant digit (1e-8 for 1.2 V), at least the 9th decimal
+        unit = np.maximum(1e-9, 10.0 ** (np.floor(np.log10(np.maximum(yn.abs(), 1e-300))) - 8))
+        last_digit = differ & ((xn - yn).abs() <= 1.01 * unit)
         no_reaction = differ & False
         if column.startswith("rxn_") and column.endswith("_x"):
             no_reaction = differ & (x == "") & merged[column[:-2] + "_products"].eq("")

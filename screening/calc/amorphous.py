@@ -37,6 +37,8 @@ from pymatgen.core import Composition
 from screening.calc.melt_quench import (DENSITY_RANGE, MeltQuenchSettings, _Clock, check_work, density_of,
                                         formula_units, melt_quench, random_cell)
 from screening.errors import InputError
+# the cell filter's 9x9 matrix exponentials are ~100x slower with BLAS threads spinning against torch
+from screening.thermo.blas_threads import one_blas_thread
 
 CACHE_FORMAT = 1
 PACKING_FRACTION = 0.58  # ionic spheres / volume: median over 14 crystals (Li2O, LiF, SiO2, Li3PO4, ...), +/-15 %
@@ -151,18 +153,6 @@ def _relax_crystals(candidates, calc, label):
         if best is None or result.energy_per_atom < best[0].energy_per_atom:
             best = (result, k)
     return best
-
-
-def one_blas_thread():
-    """BLAS (OpenBLAS/MKL) on one thread: the cell filter's 9x9 matrix exponentials are ~100x slower with
-    BLAS threads spinning against torch on a busy CPU (10 ms instead of 0.1 ms per solve)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def compute_amorphous(comp: Composition, table, base_table, calc, info, settings: MeltQuenchSettings, *,

@@ -30,6 +30,7 @@ from screening.screen.candidates import Candidate, anion_class
 from screening.screen.interphase import DEFAULT_MAGNITUDE as INTERPHASE_MAGNITUDE
 from screening.screen.pruning import stable_table
 from screening.screen.stacks import Stack
+from screening.thermo.blas_threads import one_blas_thread
 from screening.thermo.error_model import ErrorModel, standard_deviation
 from screening.thermo.hull import OWN_ENERGY, HullSolver
 from screening.thermo.reaction import interface_reaction
@@ -68,11 +69,18 @@ class _Systems:
         return self._chemsys[key]
 
     def solver(self, elements, potential: float | None = None) -> HullSolver:
-        key = (tuple(sorted(set(elements))), potential)
-        if key not in self._solvers:
+        """The system's closed model, or its one model open to Li re-costed to `potential` (V): the
+        columns do not depend on the potential, and a warm start beats a new model. A solver handed
+        out open stays valid until this is asked for the same system at another potential."""
+        key = (tuple(sorted(set(elements))), potential is not None)
+        solver = self._solvers.get(key)
+        if solver is None:
             cs = self.chemsys(key[0])
-            self._solvers[key] = HullSolver(cs) if potential is None else HullSolver(cs, "Li", -potential)
-        return self._solvers[key]
+            solver = HullSolver(cs) if potential is None else HullSolver(cs, "Li", -potential)
+            self._solvers[key] = solver
+        elif potential is not None:
+            solver.set_chempot(-potential)
+        return solver
 
     def reactant_energy(self, comp: Composition, potential: float | None) -> float:
         """Hull energy of a reactant (eV/atom), or open to Li its grand hull energy per non-Li atom:
@@ -152,6 +160,11 @@ def evaluate_candidates(table: EntryTable, candidates: list[Candidate], stacks: 
     hull along the Li line is made of hull-stable entries. Stability uses every entry of the
     candidate's own system either way (a stable candidate's decomposition energy needs the entries it
     makes unstable). error_model: add first-order `<column>_std` columns."""
+    with one_blas_thread():
+        return _evaluate(table, candidates, stacks, max_e_above_hull, prune, error_model)
+
+
+def _evaluate(table, candidates, stacks, max_e_above_hull, prune, error_model) -> list[dict]:
     reaction_table = stable_table(table) if prune else table
     rows: list[dict] = []
     ordered = sorted(enumerate(candidates), key=lambda ic: (ic[1].elements, ic[0]))

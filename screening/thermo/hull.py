@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
+from scipy.linalg.lapack import dgels as _dgels
 from pymatgen.core import Composition
 
 from screening.data.table import ChemSys
@@ -51,6 +52,22 @@ def _silence_highs_banner() -> None:
 
 _silence_highs_banner()
 
+
+def least_squares(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """x minimising |matrix @ x - rhs| (rhs a vector or columns), for matrices with at least as many
+    rows (elements) as columns (phases). LAPACK's QR solver (dgels) called directly: numpy's lstsq
+    spends about 19 us per call in its wrapper and SVD, dgels about 3, and this runs some 700 times
+    per candidate. Both give the unique solution of a full-rank system to round-off; a rank-deficient
+    or overflowing one falls back to the SVD (minimum-norm) solution."""
+    rows, cols = matrix.shape
+    if rows >= cols > 0:
+        factor, solution, info = _dgels(matrix, rhs)
+        diagonal = np.abs(np.diagonal(factor)[:cols])  # R of the QR factorisation: full rank?
+        if info == 0 and diagonal.min() > 1e-10 * diagonal.max():
+            x = solution[:cols]
+            if np.isfinite(x).all():
+                return x
+    return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
 
 OWN_ENERGY = -1  # gradient key of a compound's own energy when it is not a row (a user's --energy)
 
@@ -116,6 +133,8 @@ class HullSolver:
         # cost = cost_scale * (energy - chempot * open fraction): kept to re-cost the model (set_energies)
         self._open_part = (np.zeros(len(self.rows)) if open_element is None
                            else self.chempot * frac[self.rows, j_open])
+        if open_element is not None:  # to re-cost at another chemical potential (set_chempot)
+            self._open_fraction, self._share = frac[self.rows, j_open], safe[self.rows]
         if len(self.rows) == 0:
             raise InputError("no phases left to build a hull from")
         self._highs = self._build_model()
@@ -156,13 +175,30 @@ class HullSolver:
         self.costs = self.cost_scale * (energies[self.rows] - self._open_part)
         self._highs.changeColsCost(len(self.rows), np.arange(len(self.rows), dtype=np.int32), self.costs)
 
+    def set_chempot(self, chempot: float) -> None:
+        """Re-cost an open model for another chemical potential of the open element (eV): the same
+        columns, so no model is rebuilt and the next solve warm-starts from the last basis. Costs
+        equal, to the bit, those a new HullSolver at `chempot` would have."""
+        if self.open_element is None:
+            raise ValueError("a closed hull has no chemical potential")
+        chempot = float(chempot)
+        if chempot == self.chempot:
+            return
+        self.chempot = chempot
+        energies = self.chemsys.energies[self.rows]
+        self.costs = (energies - chempot * self._open_fraction) / self._share
+        self._open_part = chempot * self._open_fraction
+        self._highs.changeColsCost(len(self.rows), np.arange(len(self.rows), dtype=np.int32), self.costs)
+
     def vector(self, comp: Composition) -> np.ndarray:
         """Composition as fractions over this solver's elements (the open element dropped)."""
         outside = [str(el) for el in comp.elements if str(el) not in self.chemsys.elements]
         if outside:
             raise InputError(f"{comp.reduced_formula}: element {outside[0]} is not in the system "
                              f"{'-'.join(self.chemsys.elements)}")
-        amounts = np.array([comp[el] for el in self.elements], dtype=float)
+        # by symbol from one pass over the composition (comp[symbol] parses the symbol every time)
+        by_symbol = {str(el): amount for el, amount in comp.items()}
+        amounts = np.array([by_symbol.get(el, 0.0) for el in self.elements], dtype=float)
         total = amounts.sum()
         if total <= 0:
             raise InputError(f"{comp.reduced_formula} has nothing but the open element {self.open_element}")
@@ -188,7 +224,7 @@ class HullSolver:
     def _refine(self, basis: np.ndarray, c: np.ndarray, approx: np.ndarray) -> np.ndarray:
         """Amounts of the optimal phases solved exactly from the balance (removes LP tolerance noise)."""
         matrix = self.coords[basis].T
-        exact, *_ = np.linalg.lstsq(matrix, c, rcond=None)
+        exact = least_squares(matrix, c)
         if exact.min() > -1e-12 and np.abs(matrix @ exact - c).max() <= 1e-12:
             return np.clip(exact, 0.0, None)
         return approx
@@ -259,7 +295,7 @@ class HullSolver:
             return point
         rows = np.array([point.phases[i] for i in keep])
         matrix = self.coords[np.searchsorted(self.rows, rows)].T
-        amounts, *_ = np.linalg.lstsq(matrix, point.composition, rcond=None)
+        amounts = least_squares(matrix, point.composition)
         amounts = np.clip(amounts, 0.0, None)
         amounts /= amounts.sum()
         return HullPoint(point.composition, point.energy, tuple(int(r) for r in rows),
@@ -345,50 +381,66 @@ def line_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray,
     # Where the hull bends little a meeting point can miss its vertex (seen: 1e-5 in t) and carry a
     # trace of the next segment's phases: each vertex moves to where its nearest trace vanishes, so
     # the kinks do not depend on which LP solves came before.
+    snapped = [kinks[0]]
     for k in range(1, len(kinks) - 1):
-        snapped = _snap_to_vertex(solver, start, direction, kinks[k].t, kinks[k].point,
-                                  kinks[k - 1].t, kinks[k + 1].t)
-        if snapped is not None:
-            kinks[k] = LineKink(*snapped)
-    return kinks
+        replacement = _snap_to_vertex(solver, start, direction, kinks[k].t, kinks[k].point,
+                                      snapped[-1].t, kinks[k + 1].t)
+        snapped.extend([kinks[k]] if replacement is None else [LineKink(*r) for r in replacement])
+    snapped.append(kinks[-1])
+    return _drop_collinear(snapped) if len(snapped) != len(kinks) else snapped
 
 
-SNAP_DISTANCE = 1e-4  # in t: a meeting point farther than this from a phase's zero is not a near miss
+SNAP_DISTANCE = 1e-4  # in t: a crossing of a lower-dimensional face farther than this is not a near miss
+VERTEX_GAP = 1e-9  # in t: a vertex this close to a neighbour is that neighbour
 
 
 def _snap_to_vertex(solver: HullSolver, start, direction, t: float, point: HullPoint, ta: float, tb: float):
-    """(t', hull point) at the nearest t' within SNAP_DISTANCE (and inside (ta, tb)) where one phase of
-    `point`'s decomposition vanishes along the line, or None when there is none (t is the vertex)."""
+    """The exact vertices that replace the walk's point at t (between its neighbours ta < t < tb), as
+    [(t', hull point)], or None when t is a vertex itself.
+
+    A point whose phases all hold some of the mixture, with the line running inside their span, is
+    inside a straight piece of the hull: never a vertex, however close to one (where the hull bends by
+    less than the walk's tolerance, a meeting point was seen 1e-3 from its vertex). It is replaced by
+    the two ends of its piece, where a phase vanishes, each unless it is one of the neighbours (within
+    VERTEX_GAP) or beyond them. A point where the line only crosses its phases' span moves to the
+    crossing when that is within SNAP_DISTANCE (round-off of the kink's location).
+    """
     index = np.searchsorted(solver.rows, np.array(point.phases))
     matrix = solver.coords[index].T
-    solution, *_ = np.linalg.lstsq(matrix, np.column_stack([start, direction]), rcond=None)
+    solution = least_squares(matrix, np.column_stack([start, direction]))
     base, per_t = solution[:, 0], solution[:, 1]
     if np.abs(matrix @ base - start).max() <= 1e-9 and np.abs(matrix @ per_t - direction).max() <= 1e-9:
-        # the line runs inside these phases' span: amounts are linear in t, the vertex is a zero
+        # the line runs inside these phases' span: amounts are linear in t, the piece ends at zeros
         with np.errstate(divide="ignore", invalid="ignore"):
             zeros = -base / per_t
-        near = [z for z in zeros[np.isfinite(zeros)] if abs(z - t) <= SNAP_DISTANCE and ta < z < tb]
-    else:
-        # the line crosses their span at one point: solve for it (amounts and t together)
-        joint, *_ = np.linalg.lstsq(np.column_stack([matrix, -direction]), start, rcond=None)
-        crossing = float(joint[-1])
-        exact = np.abs(matrix @ joint[:-1] - direction * crossing - start).max() <= 1e-12
-        near = [crossing] if exact and abs(crossing - t) <= SNAP_DISTANCE and ta < crossing < tb else []
-    if not near:
+        zeros = zeros[np.isfinite(zeros)]
+        below, above = zeros[zeros < t], zeros[zeros > t]
+        ends = ([float(below.max())] if below.size else []) + ([float(above.min())] if above.size else [])
+        if (np.abs(zeros - t) <= 1e-12).any():
+            return None  # a phase vanishes at t itself: t is the vertex
+        return [_point_on_facet(solver, start, direction, z, point, index, matrix) for z in ends
+                if ta + VERTEX_GAP < z < tb - VERTEX_GAP]
+    # the line crosses their span at one point: solve for it (amounts and t together)
+    joint = least_squares(np.column_stack([matrix, -direction]), start)
+    crossing = float(joint[-1])
+    exact = np.abs(matrix @ joint[:-1] - direction * crossing - start).max() <= 1e-12
+    if not exact or abs(crossing - t) > SNAP_DISTANCE or not ta < crossing < tb or crossing == t:
         return None
-    target = float(min(near, key=lambda z: abs(z - t)))
-    if target == t:
-        return None
+    return [_point_on_facet(solver, start, direction, crossing, point, index, matrix)]
+
+
+def _point_on_facet(solver: HullSolver, start, direction, target: float, point: HullPoint, index, matrix):
+    """(target, hull point) at `target` on the facet of `point`'s phases: its amounts follow from the
+    balance, its energy from theirs, and the facet's hyperplane (point.dual) still supports the hull
+    there (falls back to a solve when the balance is not exact)."""
     composition = start + target * direction
-    # the vertex lies on the facet of `point`'s phases: its amounts follow from the balance, its
-    # energy from theirs, and the facet's hyperplane (point.dual) still supports the hull there
-    amounts, *_ = np.linalg.lstsq(matrix, composition, rcond=None)
+    amounts = least_squares(matrix, composition)
     if amounts.min() < -1e-9 or np.abs(matrix @ amounts - composition).max() > 1e-12:
         return target, solver.solve(composition)
     keep = amounts > AMOUNT_TOL
     amounts = np.clip(amounts[keep], 0.0, None)
     if not keep.all():  # the vanishing phase: the others' amounts re-solved without it
-        exact, *_ = np.linalg.lstsq(matrix[:, keep], composition, rcond=None)
+        exact = least_squares(matrix[:, keep], composition)
         if np.abs(matrix[:, keep] @ exact - composition).max() > 1e-12 or exact.min() < 0:
             return target, solver.solve(composition)
         amounts = exact

@@ -157,7 +157,7 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
         energy_a, energy_b = reactant_energies
         gradient_a, gradient_b = reactant_gradients or (None, None)
     vec_a, vec_b = solver.vector(comp_a), solver.vector(comp_b)
-    if np.allclose(vec_a, vec_b, atol=1e-12):
+    if (np.abs(vec_a - vec_b) <= 1e-12 + 1e-5 * np.abs(vec_b)).all():  # np.allclose(atol=1e-12), inlined
         # Same composition once Li is open (e.g. X and Li3X): only the reactants' own reactions remain.
         point = solver.solve(vec_a)
         vertices = [LineKink(0.0, point), LineKink(1.0, point)]

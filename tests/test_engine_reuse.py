@@ -1,0 +1,170 @@
+"""The engine's reuse of work (issue 14): one LP model open to Li per chemical system, re-costed for each
+potential instead of rebuilt, and the direct LAPACK least squares of the hot loops. Both must give what
+a new model per potential and numpy's lstsq give, on real systems of the embedded data."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from pymatgen.core import Composition
+
+from screening.screen import evaluate
+from screening.screen.candidates import Candidate
+from screening.screen.evaluate import evaluate_candidates
+from screening.screen.pruning import stable_table
+from screening.screen.stacks import make_stack
+from screening.thermo.hull import HullSolver, least_squares
+from test_pruning import assert_same_rows
+
+ELEMENTS = ("Li", "O", "S", "P", "Cl", "Ni", "Co", "Mn", "Fe", "La", "Zr", "Al", "Nb", "B", "Ti")
+# cathodes at four top-of-charge potentials (4.2, 4.3, 4.8, 3.5 V) against two electrolytes
+STACKS = [{"electrode": e, "electrolyte": s} for e in ("LCO", "NMC811", "LNMO", "LFP") for s in ("LPSCl", "LLZO")]
+
+
+@pytest.fixture(scope="module")
+def small_table(table):
+    keep = np.zeros(len(table), dtype=bool)
+    keep[table.rows_within(ELEMENTS)] = True
+    return table.subset(keep)
+
+
+def test_recosted_open_model_equals_a_new_one(small_table):
+    """An open model moved through several potentials (and back) has a new model's costs to the bit
+    and its hull energies and decompositions at 40 random compositions and along mixing lines."""
+    cs = stable_table(small_table).chemsys(("Li", "Co", "Ni", "O", "P", "S"))
+    reused = HullSolver(cs, "Li", -4.3)
+    rng = np.random.default_rng(17)
+    points = rng.dirichlet(np.ones(len(reused.elements)), size=40)
+    for potential in (4.2, 0.0, 4.8, 3.5, 4.2):
+        reused.set_chempot(-potential)
+        fresh = HullSolver(cs, "Li", -potential)
+        assert np.array_equal(reused.costs, fresh.costs) and reused.chempot == fresh.chempot
+        for c in points:
+            a, b = reused.solve(c), fresh.solve(c)
+            assert abs(a.energy - b.energy) <= 1e-12
+            assert a.phases == b.phases
+            np.testing.assert_allclose(a.amounts, b.amounts, atol=1e-12)
+        start, end = reused.vector(Composition("Li3PS4")), reused.vector(Composition("LiCoO2"))
+        t_a, p_a = reused.most_negative_mixture(start, end, -1.0, -1.5)
+        t_b, p_b = fresh.most_negative_mixture(start, end, -1.0, -1.5)
+        assert abs(t_a - t_b) <= 1e-12 and abs(p_a.energy - p_b.energy) <= 1e-12 and p_a.phases == p_b.phases
+    with pytest.raises(ValueError):
+        HullSolver(cs).set_chempot(-4.2)
+
+
+def test_one_model_per_system_equals_one_model_per_potential(small_table, monkeypatch):
+    """60 random compounds of the data and two hypothetical ones against cathodes at four potentials:
+    the screen's rows equal, value for value and text for text, those of an engine that builds a new
+    open model for every potential (the engine before the reuse)."""
+    names = [str(n) for n in small_table.names if 2 <= len(Composition(str(n)).elements) <= 4]
+    picked = sorted(random.Random(5).sample(names, 60))
+    candidates = [Candidate(name, Composition(name), ("data",)) for name in picked]
+    candidates += [Candidate(f"grid:{f}", Composition(f), ("grid",), hypothetical=True, energy_penalty=0.05)
+                   for f in ("Li5Al3O7", "Li3Al2PO8")]
+    stacks = [make_stack(dict(spec)) for spec in STACKS]
+    reused = evaluate_candidates(small_table, candidates, stacks)
+
+    def one_model_per_potential(self, elements, potential=None):
+        key = (tuple(sorted(set(elements))), potential)
+        if key not in self._solvers:
+            cs = self.chemsys(key[0])
+            self._solvers[key] = HullSolver(cs) if potential is None else HullSolver(cs, "Li", -potential)
+        return self._solvers[key]
+
+    monkeypatch.setattr(evaluate._Systems, "solver", one_model_per_potential)
+    rebuilt = evaluate_candidates(small_table, candidates, stacks)
+    assert_same_rows(reused, rebuilt)
+    # the comparison means something: open reactions at several potentials react, and walk kinks
+    assert sum((r["rxn_electrolyte_open"] or 0.0) < -0.05 for r in reused) > 50
+    assert len({r["potential"] for r in reused if (r["rxn_electrode_open"] or 0.0) < -0.01}) == 4
+    assert sum(bool(r["rxn_electrolyte_open_phases"]) for r in reused) > 50
+
+
+def test_least_squares_equals_numpys():
+    """Square and tall full-rank systems (one or two right-hand sides) to round-off; a rank-deficient
+    one gives lstsq's minimum-norm solution."""
+    rng = np.random.default_rng(3)
+    for rows, cols in ((5, 5), (8, 5), (4, 1), (6, 3), (2, 2)):
+        for _ in range(50):
+            matrix = rng.random((rows, cols)) * (rng.random((rows, cols)) > 0.3)
+            if np.linalg.matrix_rank(matrix) < cols:
+                continue
+            rhs = matrix @ rng.random(cols)
+            for b in (rhs, np.column_stack([rhs, rng.random(rows)])):
+                np.testing.assert_allclose(least_squares(matrix, b), np.linalg.lstsq(matrix, b, rcond=None)[0],
+                                           rtol=1e-8, atol=1e-11)
+    deficient = np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    np.testing.assert_allclose(least_squares(deficient, np.array([1.0, 1.0, 0.0])), [0.5, 0.5], atol=1e-14)
+    wide = np.array([[1.0, 2.0, 0.5]])
+    np.testing.assert_allclose(least_squares(wide, np.array([1.0])),
+                               np.linalg.lstsq(wide, np.array([1.0]), rcond=None)[0], atol=1e-14)
+
+
+WALK_ELEMENTS = ("Li", "O", "Al", "Fe", "Y", "Cl", "Cs", "B", "Ti", "P", "V", "Cr", "C")
+# pairs where the walk's meeting point once landed 1e-4..1e-3 from a vertex with a nearly flat bend,
+# so the interphase phases depended on which solves came before (seen on the matrix screen)
+NEAR_FLAT_PAIRS = (("Li2Al2FeO6", "Li3YCl6", None), ("Cs3Li4(BO2)7", "Li1.3Ti1.7Al0.3P3O12", None),
+                   ("Li10V5Cr3O16", "Li1.3Ti1.7Al0.3P3O12", 4.8))
+
+
+@pytest.fixture(scope="module")
+def walk_table(table):
+    keep = np.zeros(len(table), dtype=bool)
+    keep[table.rows_within(WALK_ELEMENTS)] = True
+    return stable_table(table.subset(keep))
+
+
+def _kinks(table, a: str, b: str, potential, warm_up: str):
+    from screening.screen.evaluate import INTERPHASE_MAGNITUDE, _Systems
+    from screening.thermo.reaction import interface_reaction
+
+    systems = _Systems(table)
+    ca, cb = Composition(a), Composition(b)
+    elements = {str(e) for e in ca.elements} | {str(e) for e in cb.elements} | {"Li"}
+    closed = systems.solver(elements)
+    opened = systems.solver(elements, potential) if potential is not None else None
+    solver = opened or closed
+    energies = (systems.reactant_energy(ca, potential), systems.reactant_energy(cb, potential))
+    arguments = dict(potential=potential, include_no_mixing_energy=False, closed_solver=closed,
+                     open_solver=opened, reactant_energies=energies)
+    if warm_up == "most negative":  # what a screen does first
+        interface_reaction(table.chemsys(elements), ca, cb, minimum_only=True, **arguments)
+    elif warm_up == "random":
+        for c in np.random.default_rng(0).dirichlet(np.ones(len(solver.elements)), size=25):
+            solver.solve(c)
+    result = interface_reaction(table.chemsys(elements), ca, cb, kinks_below=INTERPHASE_MAGNITUDE, **arguments)
+    return [(k.mixing_ratio, k.reaction_energy, sorted(k.products)) for k in result.kinks]
+
+
+@pytest.mark.parametrize("a,b,potential", NEAR_FLAT_PAIRS)
+def test_walk_does_not_depend_on_earlier_solves(walk_table, a, b, potential):
+    """The same kinks (mixing ratio, energy, products) from a new model, after the most negative
+    mixture's LP and after 25 unrelated solves; closed, every interior kink is a vertex (its
+    neighbours' slopes differ; open to Li the mixing ratio is not the line's parameter)."""
+    walks = [_kinks(walk_table, a, b, potential, warm_up) for warm_up in ("none", "most negative", "random")]
+    for other in walks[1:]:
+        assert len(other) == len(walks[0])
+        for (x1, e1, p1), (x2, e2, p2) in zip(walks[0], other):
+            assert abs(x1 - x2) <= 1e-9 and abs(e1 - e2) <= 1e-12 and p1 == p2
+    kinks = walks[0] if potential is None else []
+    for (x0, e0, _), (x1, e1, _), (x2, e2, _) in zip(kinks, kinks[1:], kinks[2:]):
+        assert (e2 - e1) / (x2 - x1) - (e1 - e0) / (x1 - x0) > 1e-7
+
+
+def test_window_with_a_kink_next_to_the_candidate(walk_table):
+    """Li2FePCO7 sits at a vertex of the Li line next to another 4e-9 away in the walk: its
+    reduction limit is pymatgen's 3.210074 V (LiFe(CO3)2 + LiFePO4 + Li3PO4), after any solves."""
+    from screening.thermo.window import electrochemical_window
+
+    comp = Composition("Li2FePCO7")
+    cs = walk_table.chemsys(("C", "Fe", "Li", "O", "P"))
+    solver = HullSolver(cs)
+    for c in np.random.default_rng(1).dirichlet(np.ones(5), size=10):
+        solver.solve(c)
+    for s in (None, solver):
+        window = electrochemical_window(cs, comp, solver=s)
+        assert window.reduction_potential == pytest.approx(3.210074, abs=2e-6)
+        assert window.oxidation_potential == pytest.approx(4.138399, abs=2e-6)
+        assert set(window.reduction_products) == {"LiFe(CO3)2", "LiFePO4", "Li3PO4"}
