@@ -102,8 +102,9 @@ def run(args, code: Path = REPO, config: Path | None = None) -> dict:
 def compare(ours: Path, theirs: Path) -> dict[str, int]:
     """Cells that differ between two rankings.csv, matched on (stack, candidate), per column and kind:
     'order' (rank, Pareto rank), 'last digit' (numbers one unit apart in the outputs' last digit:
-    rounded to 9 decimals and written with 9 significant digits, values that differ by round-off), 'no-reaction x' (a mixing ratio the previous engine gave where there
-    is no reaction, now empty) and 'other'. Columns only one file has count -1."""
+    rounded to 9 decimals and written with 9 significant digits, values that differ by round-off),
+    'no-reaction x' (a mixing ratio the previous engine gave where there is no reaction, now empty)
+    and 'other'. Columns only one file has count -1."""
     import pandas as pd
 
     a = pd.read_csv(ours / "rankings.csv", keep_default_na=False, dtype=str)
@@ -155,8 +156,8 @@ def main() -> None:
         try:
             # a baseline that knows `uncertainty:` gets the same config (error bars off unless asked);
             # an older one (no such section in its parser) gets the original, which it reads without error bars
-            knows_errors = "uncertainty" in (tree / "screening" / "screen" / "config.py").read_text() \
-                if (tree / "screening" / "screen" / "config.py").is_file() else False
+            config_code = tree / "screening" / "screen" / "config.py"
+            knows_errors = config_code.is_file() and "uncertainty" in config_code.read_text()
             baseline_config = engine_config(args.config, args.with_error_bars) if knows_errors else None
             rows.append((f"previous engine ({args.baseline})", run(args, tree, config=baseline_config)))
         finally:

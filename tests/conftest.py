@@ -36,6 +36,17 @@ def pymatgen_pd(chemsys):
         return _pymatgen_pd(tuple(chemsys.names), tuple(float(e) for e in chemsys.energies))
 
 
+def shipped_calibration(prefix: str):
+    """(calibration, path) of the one calibration shipped with the package as `prefix`-*.json."""
+    from screening.calc.calibration import SHIPPED_DIR, read_cached
+
+    files = sorted(SHIPPED_DIR.glob(f"{prefix}-*.json"))
+    assert len(files) == 1, f"one shipped {prefix} calibration expected, found {files}"
+    cal = read_cached(files[0])
+    assert cal is not None, f"{files[0]} does not read as a calibration of the current format"
+    return cal, files[0]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _quiet_warnings():
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
@@ -55,7 +66,7 @@ def _light_monte_carlo():
     config.DEFAULT_MONTE_CARLO.update(saved)
 
 
-# The longest files first (seconds on this 2-core machine, 2026-12-07), so that with two pytest-xdist
+# The longest files first (by their time on this 2-core machine, 2026-12-07), so that with two pytest-xdist
 # workers (`make test`: -n 2 --dist loadfile) the suite does not end on one long file running alone.
 _LONG_FILES = ("test_slurm.py", "test_workflow.py", "test_energy.py", "test_workflow_hostile.py",
                "test_calibration_families.py", "test_report_browser.py", "test_amorphous.py")

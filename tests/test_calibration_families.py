@@ -17,6 +17,7 @@ import time
 import pytest
 from pymatgen.core import Composition
 
+from conftest import shipped_calibration
 from test_energy import assert_one_line_error, run_cli, slow_enabled
 
 HAVE_SEVENNET = importlib.util.find_spec("ase") is not None and importlib.util.find_spec("sevenn") is not None
@@ -41,13 +42,7 @@ LARGE = {"Li7La3Zr2O12": "lowest", "Li10Ni8CoMnO20": "hull"}
 @pytest.fixture(scope="module")
 def shipped():
     """The shipped SevenNet-0 calibration against the default data (no calculator needed to read it)."""
-    from screening.calc.calibration import SHIPPED_DIR, read_cached
-
-    files = sorted(SHIPPED_DIR.glob("sevennet-*.json"))
-    assert len(files) == 1, f"one shipped SevenNet calibration expected, found {files}"
-    cal = read_cached(files[0])
-    assert cal is not None, f"{files[0]} does not read as a calibration of the current format"
-    return cal
+    return shipped_calibration("sevennet")[0]
 
 
 @pytest.fixture

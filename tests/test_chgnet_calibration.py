@@ -9,18 +9,13 @@ import json
 import pytest
 from pymatgen.core import Composition
 
+from conftest import shipped_calibration
 from test_energy import needs_chgnet, run_cli
 
 
 @pytest.fixture(scope="module")
 def shipped_chgnet():
-    from screening.calc.calibration import SHIPPED_DIR, read_cached
-
-    files = sorted(SHIPPED_DIR.glob("chgnet-*.json"))
-    assert len(files) == 1, f"one shipped CHGNet calibration expected, found {files}"
-    cal = read_cached(files[0])
-    assert cal is not None, f"{files[0]} does not read as a calibration of the current format"
-    return cal, files[0]
+    return shipped_calibration("chgnet")
 
 
 def test_the_shipped_chgnet_calibration_covers_the_whole_set(shipped_chgnet):

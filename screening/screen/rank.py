@@ -18,8 +18,8 @@ criterion a candidate is:
 with w_s = 0.1 eV/atom per V, w_m = 0.01 eV/atom per V, w_g = 0.005 eV/atom per eV (score_weights
 window_shortfall, window_margin, band_gap). Pareto rank: non-dominated sorting on (e_above_hull,
 window_shortfall, -rxn_electrode, -rxn_electrode_open, -rxn_electrolyte, -rxn_electrolyte_open),
-1 = front; values within PARETO_TOL (1e-6 eV/atom or V) count as equal. Order within a stack: property criteria failed (below), criteria failed, Pareto rank, score,
-then the tie-breaks below. The property criteria come first because a film that conducts electrons,
+1 = front; values within PARETO_TOL (1e-6 eV/atom or V) count as equal. Order within a stack:
+property criteria failed (below), criteria failed, Pareto rank, score, then the tie-breaks below. The property criteria come first because a film that conducts electrons,
 grows a conducting interphase, has no ALD route or carries a practicality flag is not one a group
 would deposit, however stable: such rows rank below every row that meets them.
 Column `elements`: the candidate's element symbols, sorted and joined by '-' ("Al-Li-O"), to filter on.

@@ -69,6 +69,7 @@ def least_squares(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
                 return x
     return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
 
+
 OWN_ENERGY = -1  # gradient key of a compound's own energy when it is not a row (a user's --energy)
 
 
@@ -130,11 +131,9 @@ class HullSolver:
         self.costs = costs[self.rows]
         # d cost / d (entry energy, eV/atom): 1 closed, 1 / (non-open share) open
         self.cost_scale = np.ones(len(self.rows)) if open_element is None else 1.0 / safe[self.rows]
-        # cost = cost_scale * (energy - chempot * open fraction): kept to re-cost the model (set_energies)
-        self._open_part = (np.zeros(len(self.rows)) if open_element is None
-                           else self.chempot * frac[self.rows, j_open])
-        if open_element is not None:  # to re-cost at another chemical potential (set_chempot)
-            self._open_fraction, self._share = frac[self.rows, j_open], safe[self.rows]
+        # kept to re-cost the model for new energies (set_energies) or another potential (set_chempot)
+        self._open_fraction = (np.zeros(len(self.rows)) if open_element is None
+                               else frac[self.rows, j_open])
         if len(self.rows) == 0:
             raise InputError("no phases left to build a hull from")
         self._highs = self._build_model()
@@ -172,7 +171,7 @@ class HullSolver:
         if energies.shape != (self.chemsys.size,):
             raise ValueError("one energy per row of the chemical system is needed")
         self.chemsys = replace(self.chemsys, energies=energies)
-        self.costs = self.cost_scale * (energies[self.rows] - self._open_part)
+        self.costs = self.cost_scale * (energies[self.rows] - self.chempot * self._open_fraction)
         self._highs.changeColsCost(len(self.rows), np.arange(len(self.rows), dtype=np.int32), self.costs)
 
     def set_chempot(self, chempot: float) -> None:
@@ -185,9 +184,8 @@ class HullSolver:
         if chempot == self.chempot:
             return
         self.chempot = chempot
-        energies = self.chemsys.energies[self.rows]
-        self.costs = (energies - chempot * self._open_fraction) / self._share
-        self._open_part = chempot * self._open_fraction
+        share = 1.0 - self._open_fraction  # as in __init__, so the costs are a new model's to the bit
+        self.costs = (self.chemsys.energies[self.rows] - chempot * self._open_fraction) / share
         self._highs.changeColsCost(len(self.rows), np.arange(len(self.rows), dtype=np.int32), self.costs)
 
     def vector(self, comp: Composition) -> np.ndarray:
@@ -378,9 +376,9 @@ def line_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray,
         stack.append((ta, pa, tm, pm))
         stack.append((tm, pm, tb, pb))
     kinks = _drop_collinear([LineKink(t, found[t]) for t in sorted(found)])
-    # Where the hull bends little a meeting point can miss its vertex (seen: 1e-5 in t) and carry a
-    # trace of the next segment's phases: each vertex moves to where its nearest trace vanishes, so
-    # the kinks do not depend on which LP solves came before.
+    # Where the hull bends little a meeting point can miss its vertex (seen: 1e-5 to 1e-3 in t): each
+    # point is replaced by the exact vertices it stands for (_snap_to_vertex), so the kinks do not
+    # depend on which LP solves came before.
     snapped = [kinks[0]]
     for k in range(1, len(kinks) - 1):
         replacement = _snap_to_vertex(solver, start, direction, kinks[k].t, kinks[k].point,
