@@ -180,7 +180,8 @@ def test_trace_phases_from_round_off_are_dropped(capsys):
 
 def test_a_kink_keeps_its_energy_and_balance_when_traces_are_dropped(table):
     from screening.thermo.analysis import system_for
-    from screening.thermo.hull import HullSolver, line_vertices
+    from screening.thermo.hull import HullSolver
+    from screening.thermo.hull_line import line_vertices
 
     a, b = C("Li0.25Ni0.8Co0.1Mn0.1O2"), C("Li6PS5Cl")
     cs = system_for(table, a, b, extra=("Li",))

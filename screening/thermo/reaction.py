@@ -21,7 +21,8 @@ from pymatgen.core import Composition
 
 from screening.data.table import ChemSys
 from screening.errors import InputError
-from screening.thermo.hull import HullSolver, LineKink, combine_gradients, line_vertices
+from screening.thermo.hull import HullSolver, combine_gradients
+from screening.thermo.hull_line import LineKink, line_vertices
 from screening.thermo.reaction_text import clean_amounts, format_reaction, normalise
 
 NO_REACTION_TOL = 1e-9  # eV/atom: a kink at or above -this releases no energy

@@ -24,7 +24,8 @@ from pymatgen.core import Composition
 
 from screening.data.table import ChemSys
 from screening.errors import InputError
-from screening.thermo.hull import OWN_ENERGY, HullSolver, LineKink, combine_gradients, line_vertices
+from screening.thermo.hull import OWN_ENERGY, HullSolver, combine_gradients
+from screening.thermo.hull_line import LineKink, line_vertices
 from screening.thermo.reaction_text import clean_amount
 
 T_TOL = 1e-9
