@@ -177,3 +177,35 @@ def test_window_with_a_kink_next_to_the_candidate(walk_table, walk_method):
         assert window.reduction_potential == pytest.approx(3.210074, abs=2e-6)
         assert window.oxidation_potential == pytest.approx(4.138399, abs=2e-6)
         assert set(window.reduction_products) == {"LiFe(CO3)2", "LiFePO4", "Li3PO4"}
+
+
+def test_held_mixing_line_equals_a_new_column_in_every_draw(small_table):
+    """A Monte Carlo keeps the mixing column in the model across draws (warm starts): each draw's most
+    negative mixture equals the one found with the column added and deleted again, and no other solve
+    may run while it is held."""
+    cs = stable_table(small_table).chemsys(("Li", "Co", "O", "P", "S", "Cl"))
+    rng = np.random.default_rng(3)
+    for potential in (None, 4.2):
+        held = HullSolver(cs) if potential is None else HullSolver(cs, "Li", -potential)
+        fresh = HullSolver(cs) if potential is None else HullSolver(cs, "Li", -potential)
+        start, end = held.vector(Composition("Li6PS5Cl")), held.vector(Composition("LiCoO2"))
+        reacted = 0
+        with held.holding_line(start, end):
+            with pytest.raises(ValueError):
+                held.solve(start)
+            with pytest.raises(ValueError):
+                held.most_negative_mixture(end, start, 0.0, 0.0)
+            for _ in range(30):
+                energies = cs.energies + rng.normal(0.0, 0.03, cs.size)
+                held.set_energies(energies)
+                fresh.set_energies(energies)
+                e_start, e_end = rng.normal(-1.0, 0.1, 2)
+                t1, p1 = held.most_negative_mixture(start, end, e_start, e_end)
+                t2, p2 = fresh.most_negative_mixture(start, end, e_start, e_end)
+                value1 = p1.energy - t1 * e_end - (1 - t1) * e_start
+                value2 = p2.energy - t2 * e_end - (1 - t2) * e_start
+                assert value1 == pytest.approx(value2, abs=1e-10)
+                reacted += value1 < -0.01
+        assert reacted > 10
+        middle = 0.5 * (start + end)  # released: the column is gone, solves are the hull's again
+        assert held.solve(middle).energy == pytest.approx(fresh.solve(middle).energy, abs=1e-12)

@@ -5,6 +5,7 @@ Energies are formation energies in eV/atom relative to the elemental references 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,13 @@ class ChemSys:
     @property
     def size(self) -> int:
         return len(self.names)
+
+    def with_energies(self, energies: np.ndarray) -> "ChemSys":
+        """The same system with other energies (eV/atom, one per row), sharing the name index: a Monte
+        Carlo re-costs a system hundreds of times, and rebuilding the index was 4 % of its time."""
+        other = copy.copy(self)
+        object.__setattr__(other, "energies", energies)
+        return other
 
     def index_of(self, name: str) -> int | None:
         """Row of the entry whose reduced formula is name, or None."""

@@ -168,16 +168,18 @@ def _reaction_draws(table: EntryTable, draws: EnergyDraws, comp: Composition, ot
     vec_a, vec_b = solver.vector(comp), solver.vector(other)
     same = np.allclose(vec_a, vec_b, atol=1e-12)  # e.g. X and Li3X open to Li: only their own reactions
     values = np.empty(n)
-    for k in range(n):
-        solver.set_energies(base + delta[k])
-        # interface_reaction(..., minimum_only=True)'s arithmetic, without writing out the reaction
-        if same:
+    if same:
+        for k in range(n):
+            solver.set_energies(base + delta[k])
             point = solver.solve(vec_a)
-            energy = min(point.energy - partner[k], point.energy - own[k])
-        else:
+            values[k] = float(min(point.energy - partner[k], point.energy - own[k])) + 0.0
+        return values
+    with solver.holding_line(vec_b, vec_a):  # each draw's LP warm-starts from the last one's basis
+        for k in range(n):
+            solver.set_energies(base + delta[k])
+            # interface_reaction(..., minimum_only=True)'s arithmetic, without writing out the reaction
             t, point = solver.most_negative_mixture(vec_b, vec_a, partner[k], own[k])
-            energy = point.energy - t * own[k] - (1.0 - t) * partner[k]
-        values[k] = float(energy) + 0.0
+            values[k] = float(point.energy - t * own[k] - (1.0 - t) * partner[k]) + 0.0
     return values
 
 

@@ -18,7 +18,8 @@ atom of the other elements, exactly as pymatgen's GrandPotentialPhaseDiagram nor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import highspy
 import numpy as np
@@ -136,6 +137,7 @@ class HullSolver:
                                else frac[self.rows, j_open])
         if len(self.rows) == 0:
             raise InputError("no phases left to build a hull from")
+        self._held_line = None  # (start, end, direction) of the mixing column held by holding_line
         self._highs = self._build_model()
 
     def _build_model(self) -> highspy.Highs:
@@ -170,7 +172,7 @@ class HullSolver:
         energies = np.asarray(energies, dtype=float)
         if energies.shape != (self.chemsys.size,):
             raise ValueError("one energy per row of the chemical system is needed")
-        self.chemsys = replace(self.chemsys, energies=energies)
+        self.chemsys = self.chemsys.with_energies(energies)
         self.costs = self.cost_scale * (energies[self.rows] - self.chempot * self._open_fraction)
         self._highs.changeColsCost(len(self.rows), np.arange(len(self.rows), dtype=np.int32), self.costs)
 
@@ -204,6 +206,8 @@ class HullSolver:
 
     def solve(self, composition: np.ndarray) -> HullPoint:
         """Hull energy, decomposition and supporting hyperplane at a composition vector."""
+        if self._held_line is not None:
+            raise ValueError("a mixing line is held in this model: its column would join the solve")
         c = np.asarray(composition, dtype=float)
         self._highs.changeRowsBounds(len(c), self._row_index, c, c)
         self._highs.run()
@@ -234,24 +238,45 @@ class HullSolver:
         One LP with the mixing parameter t as an extra variable (the most negative reaction energy
         without tracing every kink). Returns (t, hull point at t).
         """
-        n = len(self.rows)
-        direction = np.asarray(end, dtype=float) - np.asarray(start, dtype=float)
+        if self._held_line is not None:
+            if not (np.array_equal(self._held_line[0], start) and np.array_equal(self._held_line[1], end)):
+                raise ValueError("another mixing line is held in this model")
+            return self._mixing_solve(np.asarray(start, dtype=float), e_start, e_end)
+        with self.holding_line(start, end):
+            return self._mixing_solve(np.asarray(start, dtype=float), e_start, e_end)
+
+    @contextmanager
+    def holding_line(self, start: np.ndarray, end: np.ndarray):
+        """Keep the mixing parameter's column of the line start -> end in the model while most_negative_mixture
+        is asked on that line many times (a Monte Carlo's draws): each solve then warm-starts from the
+        last optimal basis, which deleting the column (usually basic) and adding it again would discard.
+        No other solve may run meanwhile (it would use the column)."""
+        if self._held_line is not None:
+            raise ValueError("a mixing line is already held in this model")
+        start, end = np.array(start, dtype=float), np.array(end, dtype=float)
+        direction = end - start
         nonzero = np.flatnonzero(np.abs(direction) > 0)
-        self._highs.addCol(-(e_end - e_start), 0.0, 1.0, len(nonzero), nonzero.astype(np.int32),
-                           -direction[nonzero])
+        self._highs.addCol(0.0, 0.0, 1.0, len(nonzero), nonzero.astype(np.int32), -direction[nonzero])
+        self._held_line = (start, end, direction)
         try:
-            c = np.asarray(start, dtype=float)
-            self._highs.changeRowsBounds(len(c), self._row_index, c, c)
-            self._highs.run()
-            status = self._highs.getModelStatus()
-            if status != highspy.HighsModelStatus.kOptimal:
-                raise InputError("no hull solution along this mixing line "
-                                 f"({self._highs.modelStatusToString(status)})")
-            solution = self._highs.getSolution()
-            x = np.asarray(solution.col_value)
-            dual = np.asarray(solution.row_dual)
+            yield
         finally:
-            self._highs.deleteCols(1, np.array([n], dtype=np.int32))
+            self._held_line = None
+            self._highs.deleteCols(1, np.array([len(self.rows)], dtype=np.int32))
+
+    def _mixing_solve(self, c: np.ndarray, e_start: float, e_end: float) -> tuple[float, HullPoint]:
+        n = len(self.rows)
+        direction = self._held_line[2]
+        self._highs.changeColCost(n, -(e_end - e_start))
+        self._highs.changeRowsBounds(len(c), self._row_index, c, c)
+        self._highs.run()
+        status = self._highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise InputError("no hull solution along this mixing line "
+                             f"({self._highs.modelStatusToString(status)})")
+        solution = self._highs.getSolution()
+        x = np.asarray(solution.col_value)
+        dual = np.asarray(solution.row_dual)
         t = float(np.clip(x[n], 0.0, 1.0))
         if t < 1e-12:
             t = 0.0
