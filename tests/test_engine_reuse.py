@@ -209,3 +209,41 @@ def test_held_mixing_line_equals_a_new_column_in_every_draw(small_table):
         assert reacted > 10
         middle = 0.5 * (start + end)  # released: the column is gone, solves are the hull's again
         assert held.solve(middle).energy == pytest.approx(fresh.solve(middle).energy, abs=1e-12)
+
+
+class _UnknownOnce:
+    """A HiGHS model whose next run reports "Unknown" once, as HiGHS 1.16 did after a warm start."""
+
+    def __init__(self, highs):
+        self.highs, self.fail, self.cleared = highs, True, 0
+
+    def __getattr__(self, name):
+        return getattr(self.highs, name)
+
+    def getModelStatus(self):
+        import highspy
+
+        if self.fail:
+            self.fail = False
+            return highspy.HighsModelStatus.kUnknown
+        return self.highs.getModelStatus()
+
+    def clearSolver(self):
+        self.cleared += 1
+        return self.highs.clearSolver()
+
+
+def test_a_solve_without_optimum_is_solved_again_from_scratch(small_table):
+    cs = stable_table(small_table).chemsys(("Li", "Co", "O", "P", "S", "Cl"))
+    reference = HullSolver(cs)
+    solver = HullSolver(cs)
+    start, end = solver.vector(Composition("Li6PS5Cl")), solver.vector(Composition("LiCoO2"))
+    proxy = solver._highs = _UnknownOnce(solver._highs)
+    assert solver.solve(0.5 * (start + end)).energy == pytest.approx(reference.energy(0.5 * (start + end)), abs=1e-12)
+    assert proxy.cleared == 1
+    proxy.fail = True
+    with solver.holding_line(start, end):
+        t, point = solver.most_negative_mixture(start, end, -1.0, -1.5)
+    t_ref, point_ref = reference.most_negative_mixture(start, end, -1.0, -1.5)
+    assert proxy.cleared == 2 and t == pytest.approx(t_ref, abs=1e-9)
+    assert point.energy == pytest.approx(point_ref.energy, abs=1e-12)

@@ -204,14 +204,25 @@ class HullSolver:
             raise InputError(f"{comp.reduced_formula} has nothing but the open element {self.open_element}")
         return amounts / total
 
+    def _run(self):
+        """Solve from the last basis; if that ends without an optimum, solve again from scratch (seen:
+        HiGHS 1.16 reporting "Unknown" after a warm start, once in a default screen's Monte Carlo, for
+        a mixing line held across draws in Li-Co-Mn-Ni-O-Cl)."""
+        self._highs.run()
+        status = self._highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            self._highs.clearSolver()
+            self._highs.run()
+            status = self._highs.getModelStatus()
+        return status
+
     def solve(self, composition: np.ndarray) -> HullPoint:
         """Hull energy, decomposition and supporting hyperplane at a composition vector."""
         if self._held_line is not None:
             raise ValueError("a mixing line is held in this model: its column would join the solve")
         c = np.asarray(composition, dtype=float)
         self._highs.changeRowsBounds(len(c), self._row_index, c, c)
-        self._highs.run()
-        status = self._highs.getModelStatus()
+        status = self._run()
         if status != highspy.HighsModelStatus.kOptimal:
             raise InputError(f"no hull solution at this composition ({self._highs.modelStatusToString(status)})")
         solution = self._highs.getSolution()
@@ -269,8 +280,7 @@ class HullSolver:
         direction = self._held_line[2]
         self._highs.changeColCost(n, -(e_end - e_start))
         self._highs.changeRowsBounds(len(c), self._row_index, c, c)
-        self._highs.run()
-        status = self._highs.getModelStatus()
+        status = self._run()
         if status != highspy.HighsModelStatus.kOptimal:
             raise InputError("no hull solution along this mixing line "
                              f"({self._highs.modelStatusToString(status)})")

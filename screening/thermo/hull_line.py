@@ -34,10 +34,18 @@ def line_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray, tol: f
                   only_below: tuple[float, float, float] | None = None) -> list[LineKink]:
     """All vertices of the hull along the segment start -> end (parameter t from 0 to 1), endpoints
     included, each with its exact hull point: by simplex pivots (pivot_vertices), or where those
-    cannot start or finish, by LP probes (sandwich_vertices, whose tol and only_below apply there: it
-    may leave out vertices whose reaction energy is not below only_below's level)."""
+    cannot start or finish, by LP probes (sandwich_vertices; tol applies there).
+
+    only_below = (e_start, e_end, level): only the ends and the vertices where hull(t) - (1 - t)
+    e_start - t e_end (a reaction energy) is below `level` are asked for; others may be left out."""
     kinks = pivot_vertices(solver, start, end)
-    return kinks if kinks is not None else sandwich_vertices(solver, start, end, tol, only_below)
+    if kinks is None:
+        return sandwich_vertices(solver, start, end, tol, only_below)
+    if only_below is not None:
+        e_start, e_end, level = only_below
+        kinks = [k for i, k in enumerate(kinks) if i in (0, len(kinks) - 1)
+                 or k.point.energy - k.t * e_end - (1.0 - k.t) * e_start < level]  # as reaction.py sums it
+    return kinks
 
 
 def pivot_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray) -> list[LineKink] | None:
