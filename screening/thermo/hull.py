@@ -294,13 +294,29 @@ class HullSolver:
             t = 1.0
         # The optimal phases and the duals of this LP are those of the hull LP at the optimal mixture
         # (complementary slackness), so no second solve is needed.
-        composition = c + t * direction
         basis = np.flatnonzero(x[:n] > AMOUNT_TOL)
+        if 0.0 < t < 1.0:
+            t = self._crossing(basis, c, direction, t)
+        composition = c + t * direction
         amounts = self._refine(basis, composition, x[basis])
         energy = float(self.costs[basis] @ amounts)
         point = HullPoint(composition, energy, tuple(int(r) for r in self.rows[basis]),
                           tuple(float(a) for a in amounts), dual)
         return t, point
+
+    def _crossing(self, basis: np.ndarray, start: np.ndarray, direction: np.ndarray, t: float) -> float:
+        """t recomputed as where the line start + t direction crosses the span of the phases (columns
+        `basis`, ascending) present there. The LP's t carries its tolerance and, in its last bits, the
+        warm start's path, so a screen's ninth digits would depend on which solves came before (on how
+        it was sharded); the phases present at the optimum do not. t itself when that is not exact."""
+        matrix = np.column_stack([self.coords[basis].T, -direction])
+        if matrix.shape[1] > matrix.shape[0]:
+            return t
+        joint = least_squares(matrix, start)
+        crossing = float(joint[-1])
+        if np.abs(matrix @ joint - start).max() > 1e-12 or abs(crossing - t) > 1e-9 or not 0.0 < crossing < 1.0:
+            return t
+        return crossing
 
     def energy(self, composition: np.ndarray) -> float:
         return self.solve(composition).energy

@@ -95,7 +95,7 @@ def pivot_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray) -> li
         ratios = np.maximum(reduced[entering], 0.0) / -pivot_row[entering]
         enter = int(entering[np.argmax(ratios <= ratios.min() + 1e-15)])
         if t_next > t + 1e-12:
-            pieces.append((t_next, basis.copy(), inverse))
+            pieces.append((_piece_end(solver, line, basis, inverse, t, t_next), basis.copy(), inverse))
         t = t_next
         nonbasic[basis[leaving]] = True
         basis[leaving] = enter
@@ -125,6 +125,26 @@ def pivot_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray) -> li
             kinks.append(LineKink(ts[i], _vertex_point(solver, compositions[i - 1], b, inv,
                                                         costs[b] @ inv)))
     return kinks
+
+
+def _piece_end(solver: HullSolver, line: np.ndarray, basis: np.ndarray, inverse: np.ndarray,
+               t_from: float, t_to: float) -> float:
+    """t_to, the vertex ending the piece [t_from, t_to], recomputed from the vertex's own phases (those
+    present there, in column order): the t where the line crosses their span. The basis inverse gives
+    the same t but for its last bits, which depend on the path of pivots, and so on which solves came
+    before (seen: window edges differing by 5e-15 V between a screen run whole and in shards, enough
+    to flip a ninth digit); the phases present at a vertex do not."""
+    start, direction = line[:, 0], line[:, 1]
+    amounts = inverse @ (start + t_to * direction)
+    phases = np.sort(basis[amounts > AMOUNT_TOL])
+    matrix = np.column_stack([solver.coords[phases].T, -direction])
+    if matrix.shape[1] > matrix.shape[0]:
+        return t_to
+    joint = least_squares(matrix, start)
+    crossing = float(joint[-1])
+    if np.abs(matrix @ joint - start).max() > 1e-12 or abs(crossing - t_to) > 1e-9 or crossing <= t_from:
+        return t_to
+    return crossing
 
 
 def _start_basis(solver: HullSolver, matrix: np.ndarray) -> np.ndarray | None:

@@ -27,6 +27,9 @@ from screening.thermo.reaction_text import clean_amounts, format_reaction, norma
 
 NO_REACTION_TOL = 1e-9  # eV/atom: a kink at or above -this releases no energy
 NO_REACTION = "no reaction"
+# eV/atom: a reaction energy closer to zero than this is round-off of a pair that does not react (the LP
+# lands anywhere on a flat line, and its last bits depend on earlier solves); it is reported as 0
+ROUND_OFF = 1e-12
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,8 @@ def interface_reaction(chemsys: ChemSys, comp_a: Composition, comp_b: Compositio
         if gradient_a is not None and gradient_b is not None:
             gradient = combine_gradients((1.0, solver.energy_gradient(vertex.point)),
                                          (-t, gradient_a), (-(1.0 - t), gradient_b))
+        if abs(energy) < ROUND_OFF:
+            energy = 0.0
         kinks.append(Kink(float(x), float(energy) + 0.0, reaction, products, gradient))
     return InterfaceReaction((name_a, name_b), None if potential is None else float(potential),
                              unit, kinks)
