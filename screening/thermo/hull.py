@@ -71,6 +71,18 @@ def least_squares(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(matrix, rhs, rcond=None)[0]
 
 
+def line_crossing(phases: np.ndarray, start: np.ndarray, direction: np.ndarray) -> float | None:
+    """The t where start + t direction lies in the span of the columns of `phases` (elements x phases),
+    or None when no t does exactly (to 1e-12) or the system is not overdetermined."""
+    matrix = np.column_stack([phases, -direction])
+    if matrix.shape[1] > matrix.shape[0]:
+        return None
+    joint = least_squares(matrix, start)
+    if np.abs(matrix @ joint - start).max() > 1e-12:
+        return None
+    return float(joint[-1])
+
+
 OWN_ENERGY = -1  # gradient key of a compound's own energy when it is not a row (a user's --energy)
 
 
@@ -309,12 +321,8 @@ class HullSolver:
         `basis`, ascending) present there. The LP's t carries its tolerance and, in its last bits, the
         warm start's path, so a screen's ninth digits would depend on which solves came before (on how
         it was sharded); the phases present at the optimum do not. t itself when that is not exact."""
-        matrix = np.column_stack([self.coords[basis].T, -direction])
-        if matrix.shape[1] > matrix.shape[0]:
-            return t
-        joint = least_squares(matrix, start)
-        crossing = float(joint[-1])
-        if np.abs(matrix @ joint - start).max() > 1e-12 or abs(crossing - t) > 1e-9 or not 0.0 < crossing < 1.0:
+        crossing = line_crossing(self.coords[basis].T, start, direction)
+        if crossing is None or abs(crossing - t) > 1e-9 or not 0.0 < crossing < 1.0:
             return t
         return crossing
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from screening.thermo.hull import AMOUNT_TOL, HullPoint, HullSolver, least_squares
+from screening.thermo.hull import AMOUNT_TOL, HullPoint, HullSolver, least_squares, line_crossing
 
 PIVOT_TOL = 1e-12  # amounts per unit t, and pivot-row entries, closer to zero than this are zero
 MAX_PIVOTS = 200  # per walk, before the LP probes take over (real walks: 3-40)
@@ -63,14 +63,10 @@ def pivot_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray) -> li
     basis = _start_basis(solver, matrix)
     if basis is None:
         return None
-    try:
-        inverse = np.linalg.inv(matrix[:, basis])
-    except np.linalg.LinAlgError:
-        return None
-    dual = costs[basis] @ inverse
-    reduced = costs - dual @ matrix
-    if reduced.min() < -1e-9 or (inverse @ start).min() < -1e-9:
+    factored = _factor(matrix, costs, basis)
+    if factored is None or (factored[0] @ start).min() < -1e-9:
         return None  # not an optimal basis at t = 0 after all
+    inverse, reduced = factored
     nonbasic = np.ones(len(costs), dtype=bool)
     nonbasic[basis] = False
     line = np.column_stack([start, direction])
@@ -100,14 +96,10 @@ def pivot_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray) -> li
         nonbasic[basis[leaving]] = True
         basis[leaving] = enter
         nonbasic[enter] = False
-        try:
-            inverse = np.linalg.inv(matrix[:, basis])
-        except np.linalg.LinAlgError:
-            return None
-        dual = costs[basis] @ inverse
-        reduced = costs - dual @ matrix
-        if reduced.min() < -1e-9:
+        factored = _factor(matrix, costs, basis)
+        if factored is None:
             return None  # round-off broke optimality (an ill-conditioned basis): let the LPs answer
+        inverse, reduced = factored
     else:
         return None
     if (inverse @ (start + direction)).min() < -1e-9:
@@ -127,6 +119,17 @@ def pivot_vertices(solver: HullSolver, start: np.ndarray, end: np.ndarray) -> li
     return kinks
 
 
+def _factor(matrix: np.ndarray, costs: np.ndarray, basis: np.ndarray):
+    """(basis inverse, reduced costs) of an optimal basis, or None when the basis is singular or a
+    reduced cost is negative (not optimal, beyond round-off)."""
+    try:
+        inverse = np.linalg.inv(matrix[:, basis])
+    except np.linalg.LinAlgError:
+        return None
+    reduced = costs - (costs[basis] @ inverse) @ matrix
+    return None if reduced.min() < -1e-9 else (inverse, reduced)
+
+
 def _piece_end(solver: HullSolver, line: np.ndarray, basis: np.ndarray, inverse: np.ndarray,
                t_from: float, t_to: float) -> float:
     """t_to, the vertex ending the piece [t_from, t_to], recomputed from the vertex's own phases (those
@@ -137,12 +140,8 @@ def _piece_end(solver: HullSolver, line: np.ndarray, basis: np.ndarray, inverse:
     start, direction = line[:, 0], line[:, 1]
     amounts = inverse @ (start + t_to * direction)
     phases = np.sort(basis[amounts > AMOUNT_TOL])
-    matrix = np.column_stack([solver.coords[phases].T, -direction])
-    if matrix.shape[1] > matrix.shape[0]:
-        return t_to
-    joint = least_squares(matrix, start)
-    crossing = float(joint[-1])
-    if np.abs(matrix @ joint - start).max() > 1e-12 or abs(crossing - t_to) > 1e-9 or crossing <= t_from:
+    crossing = line_crossing(solver.coords[phases].T, start, direction)
+    if crossing is None or abs(crossing - t_to) > 1e-9 or crossing <= t_from:
         return t_to
     return crossing
 
