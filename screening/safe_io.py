@@ -257,6 +257,7 @@ def load_yaml(text: str, what: str) -> object:
         raise InputError(f"{what} is {len(text)} characters, more than {LIMITS.max_config_bytes} "
                          "(SCREENING_MAX_CONFIG_BYTES)")
     try:
+        _check_yaml_nesting(text, what)
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except RecursionError:
         raise InputError(f"{what} is nested too deeply") from None
@@ -274,6 +275,23 @@ def load_yaml(text: str, what: str) -> object:
         raise InputError(f"{what} is nested too deeply") from None
     except (yaml.YAMLError, ValueError, TypeError) as exc:  # e.g. an unhashable key
         raise InputError(f"{what} is not valid YAML: {_one_line(exc)}") from None
+
+
+def _check_yaml_nesting(text: str, what: str) -> None:
+    """Refuse nesting deeper than the limit from the parser's event stream, stopping at the first
+    level too many: PyYAML's composer recurses per level, so a document 5,000 brackets deep would
+    otherwise cost seconds before the RecursionError."""
+    import yaml
+
+    max_depth = LIMITS.max_yaml_depth
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > max_depth:
+                raise InputError(f"{what} is nested more than {max_depth} levels deep")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
 
 
 def _check_yaml_graph(root, what: str) -> None:
