@@ -291,7 +291,7 @@ def test_reading_is_unchanged_for_ordinary_files(tmp_path):
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 64 levels deep"),
     ("a: " + "1" * 5000 + "\n", "an integer of 5000 digits"),
     ("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
      + "".join(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 9)),
@@ -332,7 +332,7 @@ def _set(body: str) -> str:
     (_set("seed: -3\n"), "seed must be a whole number"),
     (_set("holdout_fraction: abc\n"), "holdout_fraction must be a number in [0, 1)"),
     (_set("holdout_fraction: .nan\n"), "holdout_fraction must be a number in [0, 1)"),
-    ("compounds:\n  - formula: " + "[" * 5000 + "]" * 5000 + "\n    builds: [{bulk: Li}]\n", "nested too deeply"),
+    ("compounds:\n  - formula: " + "[" * 5000 + "]" * 5000 + "\n    builds: [{bulk: Li}]\n", "nested more than 64 levels deep"),
     ("compounds:\n  - formula: 12\n    builds: [{bulk: Li}]\n", "12 is not a formula"),
     ("compounds:\n  - formula: Li\n    builds: [" + ", ".join(["{bulk: Li}"] * 11) + "]\n", "11 builds, more than 10"),
     ("compounds:\n" + "  - {formula: Li, builds: [{bulk: Li}]}\n" * 501, "501 compounds and examples, more than 500"),

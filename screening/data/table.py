@@ -146,6 +146,10 @@ class EntryTable:
         return Composition({self.elements[j]: a for j, a in
                             zip(self.indices[start:stop], self.amounts[start:stop])})
 
+    def element_set(self, i: int) -> set[str]:
+        """The element symbols of row i."""
+        return {self.elements[j] for j in self.indices[self.indptr[i]:self.indptr[i + 1]]}
+
     def row_of(self, name: str) -> int | None:
         return self._row.get(name)
 

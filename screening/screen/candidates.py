@@ -134,12 +134,7 @@ class DataFilter:
         return out
 
     def accepts(self, comp: Composition) -> bool:
-        symbols = {str(e) for e in comp.elements}
-        if not set(self.require) <= symbols or symbols & self.excluded():
-            return False
-        if self.allow is not None and not symbols <= set(self.allow) | set(self.require):
-            return False
-        if len(symbols) < self.min_elements or (self.max_elements and len(symbols) > self.max_elements):
+        if not self.accepts_elements({str(e) for e in comp.elements}):
             return False
         if self.anions is not None:
             cls = anion_class(comp)
@@ -147,6 +142,14 @@ class DataFilter:
             if cls not in wanted and not ("halide" in wanted and cls in HALIDES):
                 return False
         return True
+
+    def accepts_elements(self, symbols: set[str]) -> bool:
+        """The filters on the element set alone (all but the anion class)."""
+        if not set(self.require) <= symbols or symbols & self.excluded():
+            return False
+        if self.allow is not None and not symbols <= set(self.allow) | set(self.require):
+            return False
+        return not (len(symbols) < self.min_elements or (self.max_elements and len(symbols) > self.max_elements))
 
 
 def from_data(table: EntryTable, data_filter: DataFilter) -> list[Candidate]:
@@ -156,6 +159,9 @@ def from_data(table: EntryTable, data_filter: DataFilter) -> list[Candidate]:
             raise InputError(f"unknown element {symbol!r} in the candidate filter")
     out = []
     for i in range(len(table)):
+        # the element set first, from the table's columns: a Composition for every row is seconds
+        if not data_filter.accepts_elements(table.element_set(i)):
+            continue
         comp = table.composition(i)
         if data_filter.accepts(comp):
             out.append(Candidate(comp.reduced_formula, comp, ("data",)))
