@@ -158,6 +158,44 @@ def test_cost_hhi_li_fraction():
     assert li_fraction("Li3PO4") == pytest.approx(3 / 8)
 
 
+def test_cost_and_hhi_equal_pymatgens_analyzers_on_real_compositions():
+    """practicality.py sums pymatgen's element prices and HHI values instead of calling CostAnalyzer
+    (a PhaseDiagram per composition) and HHIModel: the same numbers on the data's Li compositions,
+    the library's and ones without a price (Pm) or an HHI value (Tc, H)."""
+    import warnings
+
+    from pymatgen.analysis.cost import CostAnalyzer, CostDBElements
+    from pymatgen.analysis.hhi import HHIModel
+
+    from screening.data.snapshot import load_entries
+    from screening.screen.materials import library
+
+    warnings.simplefilter("ignore")
+    analyzer, model = CostAnalyzer(CostDBElements()), HHIModel()
+    table = load_entries() if default_entries_path().is_file() else None
+    formulas = [m.formula for m in library().values()] + ["Li3PO4", "LiTcO4", "Li3PmO3", "LiOH", "Li", "Li0.25Ni0.8Co0.1Mn0.1O2"]
+    if table is not None:
+        rows = [i for i in range(len(table)) if "Li" in table.element_set(i)]
+        formulas += [table.composition(i).formula for i in rows[::7]]
+    checked = 0
+    for formula in formulas:
+        comp = Composition(formula)
+        try:
+            expected_cost = float(analyzer.get_cost_per_kg(comp))
+        except (KeyError, ValueError, ZeroDivisionError):
+            expected_cost = None
+        expected_hhi = model.get_hhi_production(comp)
+        assert (cost_per_kg(comp) is None) == (expected_cost is None), formula
+        assert (hhi_production(comp) is None) == (expected_hhi is None), formula
+        if expected_cost is not None:
+            assert cost_per_kg(comp) == pytest.approx(expected_cost, rel=1e-12, abs=0), formula
+        if expected_hhi is not None:
+            assert hhi_production(comp) == pytest.approx(expected_hhi, rel=1e-12, abs=0), formula
+        checked += 1
+    assert cost_per_kg("Li3PmO3") is None and hhi_production("LiTcO4") is None and hhi_production("LiOH") is None
+    assert checked > (1000 if table is not None else 20)
+
+
 def test_interphase_types_on_hand_made_gaps():
     known = {"Li2S": 3.4, "Li3P": 0.7, "LiGe": 0.0, "LiCl": 6.0}
 

@@ -79,36 +79,74 @@ def practicality_flags(comp) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _cost_and_hhi_models():
-    import warnings
+def _cost_and_hhi_tables() -> tuple[dict[str, float], dict[str, float], float]:
+    """({element: cost of one mol of its atoms, $}, {element: HHI of production}, kg per mol of 1 amu)
+    from pymatgen's CostDBElements and HHIModel.
 
-    from pymatgen.analysis.cost import CostAnalyzer, CostDBElements
+    Why not their CostAnalyzer.get_cost_per_kg and HHIModel.get_hhi_production per composition: the
+    first builds a PhaseDiagram of the price entries for every composition (about 2.5 ms; 23 s of a
+    whole default screen's 30 s ranking). With one price per element (CostDBElements' table) its
+    lowest-cost decomposition is always the elements themselves, so the cost is the sum below; the
+    numbers agree to 1e-12 relative on every candidate of the default screen
+    (tests/test_properties.py)."""
+    import csv
+    import warnings
+    from pathlib import Path
+
+    import pymatgen.analysis.cost
+    import scipy.constants as const
     from pymatgen.analysis.hhi import HHIModel
+    from pymatgen.core.units import FloatWithUnit
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return CostAnalyzer(CostDBElements()), HHIModel()
+        hhi = HHIModel()
+    # CostDBElements' own file, read as CostDBCSV reads it (formula, $/kg, name, BibTeX; quotechar |)
+    # without its per-row BibTeX validation (1.4 s of a ranking for text this never uses)
+    cost_per_mol: dict[str, float] = {}
+    table = Path(pymatgen.analysis.cost.__file__).with_name("costdb_elements.csv")
+    with open(table, encoding="utf-8") as handle:
+        for row in csv.reader(handle, quotechar="|"):
+            comp = Composition(row[0])
+            if comp.is_element:
+                symbol = str(comp.elements[0])
+                per_atom = float(row[1]) * comp.weight.to("kg") * const.N_A / comp.num_atoms
+                cost_per_mol[symbol] = min(per_atom, cost_per_mol.get(symbol, math.inf))
+    production = {symbol: values[0] for symbol, values in hhi.symbol_hhip_hhir.items()}
+    # kg per mol of a mass of 1 amu, as CostAnalyzer converts (comp.weight.to("kg") * N_A)
+    kg_per_mol_of_amu = float(FloatWithUnit(1.0, "amu").to("kg")) * const.N_A
+    return cost_per_mol, production, kg_per_mol_of_amu
+
+
+def _amounts_and_masses(comp) -> tuple[dict[str, float], dict[str, float]]:
+    comp = Composition(comp)
+    amounts = {str(el): float(amt) for el, amt in comp.get_el_amt_dict().items()}
+    return amounts, {symbol: amounts[symbol] * float(Element(symbol).atomic_mass) for symbol in amounts}
 
 
 def cost_per_kg(comp) -> float | None:
     """Raw-material cost of the elements, $/kg (pymatgen CostDBElements); None if an element has no price."""
-    analyzer, _ = _cost_and_hhi_models()
-    try:
-        value = float(analyzer.get_cost_per_kg(Composition(comp)))
-    except (KeyError, ValueError, ZeroDivisionError):
+    prices, _, kg_per_mol_of_amu = _cost_and_hhi_tables()
+    amounts, masses = _amounts_and_masses(comp)
+    if not amounts or any(symbol not in prices for symbol in amounts):
         return None
+    weight = sum(masses.values())  # amu per formula unit
+    if not weight > 0:
+        return None
+    value = sum(amounts[symbol] * prices[symbol] for symbol in amounts) / (weight * kg_per_mol_of_amu)
     return value if math.isfinite(value) else None
 
 
 def hhi_production(comp) -> float | None:
     """Herfindahl-Hirschman index of the elements' production (0-10,000; above 2,500 is concentrated),
     weighted by mass fraction (pymatgen HHIModel); None if an element has no value."""
-    _, model = _cost_and_hhi_models()
-    try:
-        value = model.get_hhi_production(Composition(comp))
-    except (KeyError, ValueError, TypeError, ZeroDivisionError):
+    _, production, _ = _cost_and_hhi_tables()
+    amounts, masses = _amounts_and_masses(comp)
+    if not amounts or any(symbol not in production for symbol in amounts):
         return None
-    return float(value) if value is not None and math.isfinite(value) else None
+    weight = sum(masses.values())
+    value = sum(production[symbol] * masses[symbol] / weight for symbol in amounts) if weight > 0 else math.nan
+    return float(value) if math.isfinite(value) else None
 
 
 def li_fraction(comp) -> float:
