@@ -74,3 +74,47 @@ def test_line_vertices_falls_back_to_lp_probes(table, monkeypatch):
     monkeypatch.setattr(hull_line, "MAX_PIVOTS", 1)
     assert pivot_vertices(solver, start, end) is None
     _assert_same(line_vertices(solver, start, end), expected)
+
+
+def test_a_vertex_recomputed_onto_the_end_is_the_end():
+    """The full-matrix screen's walk of Li2Mg2(SO4)3 with charged NMC111 at 4.3 V: its last vertex,
+    recomputed from its phases, landed on t = 1 exactly, the end's t, and the bend test divided by zero.
+    A point within 1e-9 of the next one is that point."""
+    from screening.thermo.hull_line import _bending
+
+    ts = [0.0, 0.00059339767013273691, 0.0011860915163242479, 0.0028419005833381257, 0.35998192890152242,
+          0.36159925645090601, 0.48831591977094618, 0.49728218179533101, 1.0, 1.0]
+    energies = [-1.8451225714151593, -1.8455588976622401, -1.8459932310590441, -1.8472010534858063,
+                -2.1058945083432117, -2.1070295430417159, -2.1957731154057707, -2.2016298460294683,
+                -2.5039313211677698, -2.503931321167761]
+    kept = _bending(ts, energies)
+    assert kept[0] == 0 and kept[-1] == len(ts) - 1 and 8 not in kept
+    assert all(ts[b] - ts[a] > 1e-9 for a, b in zip(kept, kept[1:]))
+    # coinciding interior points and one slightly behind the next (non-monotonic round-off)
+    assert _bending([0.0, 0.5, 0.5, 1.0], [0.0, -1.0, -1.0, 0.0]) == [0, 2, 3]
+    assert _bending([0.0, 0.5, 0.5 - 1e-12, 1.0], [0.0, -1.0, -1.0, 0.0]) == [0, 2, 3]
+
+
+def test_the_screen_row_of_that_walk_equals_the_lp_probes(table, monkeypatch):
+    """The whole row of that candidate and stack, by pivots and by LP probes: equal to 1e-9."""
+    import math
+
+    from pymatgen.core import Composition
+
+    from screening.screen.candidates import Candidate
+    from screening.screen.evaluate import evaluate_candidates
+    from screening.screen.stacks import make_stack
+    from screening.thermo import hull_line
+
+    candidate = Candidate("Li2Mg2(SO4)3", Composition("Li2Mg2(SO4)3"), ("data",))
+    stacks = [make_stack({"electrode": "NMC111", "electrolyte": "LAGP"})]
+    pivots = evaluate_candidates(table, [candidate], stacks)
+    monkeypatch.setattr(hull_line, "pivot_vertices", lambda *args, **kwargs: None)
+    probes = evaluate_candidates(table, [candidate], stacks)
+    assert len(pivots) == len(probes) == 1
+    for key, value in pivots[0].items():
+        other = probes[0][key]
+        if isinstance(value, float) and isinstance(other, float):
+            assert math.isclose(value, other, abs_tol=1e-9) or (math.isnan(value) and math.isnan(other)), key
+        else:
+            assert value == other, key

@@ -321,15 +321,19 @@ def _drop_collinear(kinks: list[LineKink]) -> list[LineKink]:
 def _bending(ts, energies, tol: float = 1e-6) -> list[int]:
     """Indices of the points (t ascending, hull energies) to keep: both ends and the interior points
     where the slope grows by more than tol (eV per unit t). Less is LP round-off (seen: 1e-9..1e-8), not
-    chemistry (real kinks here: 1e-3 and up); a point within 1e-9 in t of the last kept one is that one."""
+    chemistry (real kinks here: 1e-3 and up). A point within 1e-9 in t of the last kept one, or of the
+    next point, is that point: a vertex recomputed from its phases can land on the next piece's end
+    (seen: on t = 1, a division by zero in a full-matrix screen)."""
     if len(ts) <= 2:
         return list(range(len(ts)))
     kept = [0]
     for k in range(1, len(ts) - 1):
         prev = kept[-1]
+        if ts[k] - ts[prev] <= 1e-9 or ts[k + 1] - ts[k] <= 1e-9:
+            continue
         s1 = (energies[k] - energies[prev]) / (ts[k] - ts[prev])
         s2 = (energies[k + 1] - energies[k]) / (ts[k + 1] - ts[k])
-        if s2 - s1 > tol and ts[k] - ts[prev] > 1e-9:
+        if s2 - s1 > tol:
             kept.append(k)
     kept.append(len(ts) - 1)
     return kept
