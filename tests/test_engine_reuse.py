@@ -274,33 +274,3 @@ def test_rows_do_not_depend_on_how_a_screen_is_split(table):
                  if not (value == pieces[key][column] or (isinstance(value, float) and math.isnan(value)
                                                           and math.isnan(pieces[key][column])))]
     assert different == []
-
-
-def test_window_limits_alone_equal_the_full_window(table):
-    """electrochemical_window(limits_only=True) (the Monte Carlo's draws) gives the full window's
-    potentials and onsets to the bit, on the hull and as is, for the real compositions of several
-    systems (metastable ones, Li-free ones and ones that decompose at every potential as is) and for
-    their windows in drawn (re-costed) energies."""
-    from screening.thermo.window import electrochemical_window
-
-    rng = np.random.default_rng(5)
-    compared = everywhere = 0
-    for elements in (("Li", "Co", "O"), ("Li", "P", "S", "Cl"), ("Li", "Nb", "O", "F"), ("Li", "Fe", "P", "O")):
-        cs = table.chemsys(elements)
-        for energies in (cs.energies, cs.energies + rng.normal(0.0, 0.02, cs.size)):
-            drawn = cs.with_energies(energies)
-            solver = HullSolver(drawn)
-            for name in drawn.names[::3]:
-                comp = Composition(name)
-                if {str(e) for e in comp.elements} == {"Li"}:
-                    continue
-                for as_is in (False, True):
-                    full = electrochemical_window(drawn, comp, as_is=as_is, solver=solver)
-                    alone = electrochemical_window(drawn, comp, as_is=as_is, solver=solver, limits_only=True)
-                    for field in ("reduction_potential", "oxidation_potential", "reduction_onset",
-                                  "oxidation_onset", "decomposes_at_every_potential", "at_hull_vertex"):
-                        assert getattr(alone, field) == getattr(full, field), (name, as_is, field)
-                    assert alone.profile == [] and alone.reduction_products == {}
-                    compared += 1
-                    everywhere += full.decomposes_at_every_potential
-    assert compared > 200 and everywhere > 5

@@ -123,7 +123,7 @@ def candidate_draws(table: EntryTable, draws: EnergyDraws, formula: str, hypothe
         own = own_drawn[k] if own_drawn is not None else solver.chemsys.energies[own_row]
         out["e_above_hull"][k] = max(own - hull, 0.0)
         if not only_li:
-            window = electrochemical_window(solver.chemsys, comp, solver=solver, limits_only=True)
+            window = electrochemical_window(solver.chemsys, comp, solver=solver)
             out["reduction_potential"][k] = _nan(window.reduction_potential)
             out["oxidation_potential"][k] = _nan(window.oxidation_potential)
     for other, potential in partners:

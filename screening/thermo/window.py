@@ -165,12 +165,10 @@ class _LiLine:
 
 def electrochemical_window(chemsys: ChemSys, comp: Composition, ion: str = "Li",
                            as_is: bool = False, energy: float | None = None,
-                           solver: HullSolver | None = None, limits_only: bool = False) -> Window:
+                           solver: HullSolver | None = None) -> Window:
     """Window of `comp` vs the ion's metal (V), its products beyond each limit and its profile.
 
     as_is: keep the compound's own energy (its lowest entry, or `energy` eV/atom) instead of the hull.
-    limits_only: the potentials (and onsets) alone, the same numbers, without products, profile or
-    gradients (a Monte Carlo draw needs nothing else; they were a tenth of its time).
     """
     line = _LiLine(chemsys, comp, ion, solver)
     vertex, left = line.locate()
@@ -183,11 +181,9 @@ def electrochemical_window(chemsys: ChemSys, comp: Composition, ion: str = "Li",
         ox_vertex, red_vertex = left, left + 1
         mu_ox = mu_red = line.segment_mu(left)
     hull = (mu_red, red_vertex, mu_ox, ox_vertex)
+    hull_gradients = (line.segment_gradient(red_vertex - 1),
+                      line.segment_gradient(ox_vertex) if ox_vertex is not None else {})
     if not as_is:
-        if limits_only:
-            return _limits(line, "hull", hull, at_hull_vertex=vertex is not None)
-        hull_gradients = (line.segment_gradient(red_vertex - 1),
-                          line.segment_gradient(ox_vertex) if ox_vertex is not None else {})
         return _window(line, "hull", hull, hull, at_hull_vertex=vertex is not None,
                        gradients=hull_gradients)
     own = energy if energy is not None else chemsys.energy_of(comp)
@@ -195,13 +191,10 @@ def electrochemical_window(chemsys: ChemSys, comp: Composition, ion: str = "Li",
         raise InputError(f"{comp.reduced_formula} has no entry in the data: its window can only be "
                          "computed on the hull")
     limits = _as_is_limits(line, own)
-    mu_red, _, mu_ox, _ = limits
-    everywhere = mu_ox is not None and -mu_red > -mu_ox + ZERO_WIDTH_TOL
-    if limits_only:
-        return _limits(line, "as_is", limits, at_hull_vertex=vertex is not None, everywhere=everywhere)
     gradients = _as_is_gradients(line, limits, {OWN_ENERGY if energy is not None
                                                 else chemsys.index_of(comp.reduced_formula): 1.0})
-    if everywhere:
+    mu_red, _, mu_ox, _ = limits
+    if mu_ox is not None and -mu_red > -mu_ox + ZERO_WIDTH_TOL:
         # Li uptake downhill above the potential where Li release already is: no potential is safe
         return _window(line, "as_is", limits, hull, at_hull_vertex=vertex is not None, everywhere=True,
                        gradients=gradients)
@@ -245,17 +238,6 @@ def _window(line: _LiLine, method: str, limits, profile_limits, at_hull_vertex: 
         # V = -mu
         reduction_gradient=combine_gradients((-1.0, gradients[0])),
         oxidation_gradient=combine_gradients((-1.0, gradients[1])) if mu_ox is not None else {})
-
-
-def _limits(line: _LiLine, method: str, limits, at_hull_vertex: bool, everywhere: bool = False) -> Window:
-    """The Window of _window without products, profile or gradients."""
-    mu_red, _, mu_ox, _ = limits
-    return Window(formula=line.comp.reduced_formula, method=method,
-                  reduction_potential=None if everywhere else _volts(mu_red),
-                  oxidation_potential=None if everywhere else _volts(mu_ox),
-                  reduction_products={}, oxidation_products={}, decomposes_at_every_potential=everywhere,
-                  reduction_onset=_volts(mu_red) if everywhere else None,
-                  oxidation_onset=_volts(mu_ox) if everywhere else None, at_hull_vertex=at_hull_vertex)
 
 
 def _profile(line: _LiLine, mu_red, red_vertex, mu_ox, ox_vertex) -> list[ProfileStep]:
