@@ -89,29 +89,21 @@ def _cost_and_hhi_tables() -> tuple[dict[str, float], dict[str, float], float]:
     lowest-cost decomposition is always the elements themselves, so the cost is the sum below; the
     numbers agree to 1e-12 relative on every candidate of the default screen
     (tests/test_properties.py)."""
-    import csv
     import warnings
-    from pathlib import Path
 
-    import pymatgen.analysis.cost
     import scipy.constants as const
+    from pymatgen.analysis.cost import CostDBElements
     from pymatgen.analysis.hhi import HHIModel
     from pymatgen.core.units import FloatWithUnit
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        hhi = HHIModel()
-    # CostDBElements' own file, read as CostDBCSV reads it (formula, $/kg, name, BibTeX; quotechar |)
-    # without its per-row BibTeX validation (1.4 s of a ranking for text this never uses)
+        costdb, hhi = CostDBElements(), HHIModel()
     cost_per_mol: dict[str, float] = {}
-    table = Path(pymatgen.analysis.cost.__file__).with_name("costdb_elements.csv")
-    with open(table, encoding="utf-8") as handle:
-        for row in csv.reader(handle, quotechar="|"):
-            comp = Composition(row[0])
-            if comp.is_element:
-                symbol = str(comp.elements[0])
-                per_atom = float(row[1]) * comp.weight.to("kg") * const.N_A / comp.num_atoms
-                cost_per_mol[symbol] = min(per_atom, cost_per_mol.get(symbol, math.inf))
+    for element in Element:
+        prices = [entry.energy_per_atom for entry in costdb.get_entries([element])]
+        if prices:
+            cost_per_mol[element.symbol] = min(prices)
     production = {symbol: values[0] for symbol, values in hhi.symbol_hhip_hhir.items()}
     # kg per mol of a mass of 1 amu, as CostAnalyzer converts (comp.weight.to("kg") * N_A)
     kg_per_mol_of_amu = float(FloatWithUnit(1.0, "amu").to("kg")) * const.N_A
