@@ -18,6 +18,7 @@ atom of the other elements, exactly as pymatgen's GrandPotentialPhaseDiagram nor
 
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -81,6 +82,33 @@ def line_crossing(phases: np.ndarray, start: np.ndarray, direction: np.ndarray) 
     if np.abs(matrix @ joint - start).max() > 1e-12:
         return None
     return float(joint[-1])
+
+
+def _new_highs() -> highspy.Highs:
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", 1)
+    highs.setOptionValue("primal_feasibility_tolerance", 1e-10)
+    highs.setOptionValue("dual_feasibility_tolerance", 1e-10)
+    # Three in four solves of a screen start cold (a new model, or the mixing column, basic at the
+    # optimum, deleted): on these LPs (at most ~10 rows, ~100 columns) presolve costs more than the
+    # simplex, 490 -> 270 us per cold solve (and 675 -> 325 with the mixing column), measured over
+    # a default screen's candidates. The optimum is the same LP's either way.
+    highs.setOptionValue("presolve", "off")
+    return highs
+
+
+# A new highspy.Highs costs about 0.2 ms (its Python callback objects), a third of a small system's
+# model build, and a screen builds about nine models per candidate: a solver that is garbage hands its
+# instance back here, and the next model is passed into it (passModel replaces the model and discards
+# the old basis, so a solve starts as on a new instance).
+_SPARE_HIGHS: list[highspy.Highs] = []
+SPARE_HIGHS_MAX = 64
+
+
+def _spare(highs: highspy.Highs) -> None:
+    if len(_SPARE_HIGHS) < SPARE_HIGHS_MAX:
+        _SPARE_HIGHS.append(highs)
 
 
 OWN_ENERGY = -1  # gradient key of a compound's own energy when it is not a row (a user's --energy)
@@ -154,16 +182,8 @@ class HullSolver:
 
     def _build_model(self) -> highspy.Highs:
         n, k = self.coords.shape
-        highs = highspy.Highs()
-        highs.setOptionValue("output_flag", False)
-        highs.setOptionValue("threads", 1)
-        # Three in four solves of a screen start cold (a new model, or the mixing column, basic at the
-        # optimum, deleted): on these LPs (at most ~10 rows, ~100 columns) presolve costs more than the
-        # simplex, 490 -> 270 us per cold solve (and 675 -> 325 with the mixing column), measured over
-        # a default screen's candidates. The optimum is the same LP's either way.
-        highs.setOptionValue("presolve", "off")
-        highs.setOptionValue("primal_feasibility_tolerance", 1e-10)
-        highs.setOptionValue("dual_feasibility_tolerance", 1e-10)
+        highs = _SPARE_HIGHS.pop() if _SPARE_HIGHS else _new_highs()
+        weakref.finalize(self, _spare, highs)
         lp = highspy.HighsLp()
         lp.num_col_ = n
         lp.num_row_ = k
