@@ -274,3 +274,48 @@ def test_rows_do_not_depend_on_how_a_screen_is_split(table):
                  if not (value == pieces[key][column] or (isinstance(value, float) and math.isnan(value)
                                                           and math.isnan(pieces[key][column])))]
     assert different == []
+
+
+def test_a_reused_highs_instance_solves_as_a_new_one(small_table, monkeypatch):
+    """A model passed into the HiGHS instance of a solver that is gone (one left with a mixing column
+    and a warm basis by an interrupted Monte Carlo) gives, bit for bit, the hull energies,
+    decompositions, duals and most negative mixtures of a model on a new instance; the spares are
+    bounded."""
+    import gc
+
+    from screening.thermo import hull
+
+    monkeypatch.setattr(hull, "_SPARE_HIGHS", [])
+    stable = stable_table(small_table)
+    first = HullSolver(stable.chemsys(("Li", "Co", "Ni", "Mn", "O", "S")), "Li", -4.3)
+    start, end = first.vector(Composition("Li2S")), first.vector(Composition("CoO"))
+    with pytest.raises(KeyboardInterrupt), first.holding_line(start, end):
+        first.most_negative_mixture(start, end, -1.0, -1.2)
+        raise KeyboardInterrupt
+    instance = first._highs
+    del first
+    gc.collect()
+    assert hull._SPARE_HIGHS == [instance]
+    cs = stable.chemsys(("Li", "La", "Zr", "O", "P", "S", "Cl"))
+    reused = HullSolver(cs)
+    assert reused._highs is instance and hull._SPARE_HIGHS == []
+    monkeypatch.setattr(hull, "SPARE_HIGHS_MAX", 0)
+    fresh = HullSolver(cs)
+    rng = np.random.default_rng(5)
+    for c in rng.dirichlet(np.ones(len(cs.elements)), size=40):
+        a, b = reused.solve(c), fresh.solve(c)
+        assert (a.energy, a.phases, a.amounts) == (b.energy, b.phases, b.amounts)
+        assert np.array_equal(a.dual, b.dual)
+    for pair in (("Li6PS5Cl", "Li7La3Zr2O12"), ("Li3PS4", "La2O3"), ("LiCl", "ZrO2")):
+        start, end = (reused.vector(Composition(f)) for f in pair)
+        t_a, p_a = reused.most_negative_mixture(start, end, reused.energy(start), reused.energy(end))
+        t_b, p_b = fresh.most_negative_mixture(start, end, fresh.energy(start), fresh.energy(end))
+        assert (t_a, p_a.energy, p_a.phases, p_a.amounts) == (t_b, p_b.energy, p_b.phases, p_b.amounts)
+    del reused, fresh
+    gc.collect()
+    assert hull._SPARE_HIGHS == []  # none kept beyond SPARE_HIGHS_MAX
+    monkeypatch.setattr(hull, "SPARE_HIGHS_MAX", 3)
+    solvers = [HullSolver(cs) for _ in range(5)]
+    del solvers
+    gc.collect()
+    assert len(hull._SPARE_HIGHS) == 3
