@@ -85,8 +85,9 @@ def rank(rows, bare: dict[str, dict], thresholds: dict, weights: dict,
     if frame.empty:
         return frame
     _check_rows(frame, stack_order)
-    frame["elements"] = _element_systems(frame["formula"])
-    frame["polyanion_oxide"] = _polyanion_oxides(frame["formula"])
+    compositions = _compositions(frame["formula"])
+    frame["elements"] = [compositions[f][0] for f in frame["formula"]]
+    frame["polyanion_oxide"] = [compositions[f][1] for f in frame["formula"]]
     if properties is not None:
         from screening.screen.annotate import annotate_frame
 
@@ -299,20 +300,17 @@ def _is_number(value) -> bool:
                              and not isinstance(value, (bool, np.bool_)))
 
 
-def _element_systems(formulas: pd.Series) -> list[str]:
-    """'Al-Li-O' for each formula: its element symbols sorted and joined by '-'."""
-    systems: dict[str, str] = {}
+def _compositions(formulas: pd.Series) -> dict[str, tuple[str, bool]]:
+    """{formula: ('Al-Li-O', polyanion oxide?)} for each distinct formula, parsed once: its element
+    symbols sorted and joined by '-', and whether it is an oxide with an oxyanion former."""
+    found: dict[str, tuple[str, bool]] = {}
     for formula in formulas.unique():
         try:
-            systems[formula] = "-".join(sorted(str(e) for e in parse_formula(formula).elements))
+            comp = parse_formula(formula)
         except InputError as exc:
             raise DataError(f"the evaluated rows have a bad formula: {exc}") from None
-    return [systems[f] for f in formulas]
-
-
-def _polyanion_oxides(formulas: pd.Series) -> list[bool]:
-    found = {f: is_polyanion_oxide(parse_formula(f)) for f in formulas.unique()}
-    return [found[f] for f in formulas]
+        found[formula] = ("-".join(sorted(str(e) for e in comp.elements)), is_polyanion_oxide(comp))
+    return found
 
 
 def objective_matrix(frame: pd.DataFrame) -> np.ndarray:
