@@ -17,7 +17,10 @@ _positive = bounded_int("the number", 1, 10_000_000)
 def add_commands(sub, common) -> None:
     """Register `screen` and `library`."""
     p = sub.add_parser("screen", parents=[common], help="screen candidate coatings in cell stacks")
-    p.add_argument("--config", metavar="FILE.yaml", help="screen configuration (default: the default screen)")
+    p.add_argument("--config", metavar="FILE.yaml",
+                   help="screen configuration (default: the default screen's candidates, stacks and "
+                   "error bars with the thermodynamic criteria only; workflows/config/default.yaml "
+                   "adds the band-gap, interphase, ALD and practicality criteria)")
     p.add_argument("--out", metavar="DIR", help="run folder (default: results/<run>)")
     p.add_argument("--workers", type=_workers, metavar="N",
                    help="local dask worker processes (default: one per core; 0 = no dask)")
