@@ -309,7 +309,7 @@ def _compositions(formulas: pd.Series) -> dict[str, tuple[str, bool]]:
             comp = parse_formula(formula)
         except InputError as exc:
             raise DataError(f"the evaluated rows have a bad formula: {exc}") from None
-        found[formula] = ("-".join(sorted(str(e) for e in comp.elements)), is_polyanion_oxide(comp))
+        found[formula] = (comp.chemical_system, is_polyanion_oxide(comp))
     return found
 
 
